@@ -1,0 +1,507 @@
+package tftp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	pintftp "github.com/pin/tftp/v3"
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
+)
+
+// startPin serves files from a map with pin/tftp v3 on loopback.
+func startPin(t *testing.T, files map[string][]byte) *net.UDPAddr {
+	t.Helper()
+	srv := pintftp.NewServer(func(name string, rf io.ReaderFrom) error {
+		b, ok := files[name]
+		if !ok {
+			return fmt.Errorf("file not found")
+		}
+		rf.(pintftp.OutgoingTransfer).SetSize(int64(len(b)))
+		_, err := rf.ReadFrom(bytes.NewReader(b))
+		return err
+	}, nil)
+	srv.SetTimeout(2 * time.Second)
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go srv.Serve(conn)
+	t.Cleanup(srv.Shutdown)
+	return conn.LocalAddr().(*net.UDPAddr)
+}
+
+func TestGetFromPin(t *testing.T) {
+	files := map[string][]byte{
+		"empty":  nil,
+		"one":    {42},
+		"511":    pattern(511),
+		"512":    pattern(512),
+		"1428":   pattern(1428),
+		"3x1428": pattern(3 * 1428),
+		"big":    pattern(3<<20 + 17),
+	}
+	addr := startPin(t, files)
+	for _, tt := range []struct {
+		file      string
+		blockSize int
+		wantBlock int
+	}{
+		{"empty", 0, 1428},
+		{"one", 0, 1428},
+		{"511", 512, 512},
+		{"512", 512, 512},
+		{"1428", 0, 1428},
+		{"3x1428", 0, 1428},
+		{"big", 0, 1428},
+		{"big", 8192, 8192},
+		{"big", 65464, 65464},
+	} {
+		t.Run(fmt.Sprintf("%s/%d", tt.file, tt.blockSize), func(t *testing.T) {
+			c := &Client{Listen: hostListen, Options: Options{BlockSize: tt.blockSize}}
+			var progress []Progress
+			c.Progress = func(p Progress) { progress = append(progress, p) }
+			m := &memFile{}
+			res, err := c.Get(context.Background(), addr.AddrPort(), tt.file, m)
+			if err != nil {
+				t.Fatalf("Get(%q) = %v", tt.file, err)
+			}
+			want := files[tt.file]
+			if !bytes.Equal(m.bytes(), want) || res.Size != int64(len(want)) {
+				t.Errorf("Get(%q) wrote %d bytes (res.Size %d), want %d, equal=%v",
+					tt.file, len(m.bytes()), res.Size, len(want), bytes.Equal(m.bytes(), want))
+			}
+			// pin/tftp sometimes answers an empty file with DATA 1 instead of an OACK.
+			if res.BlockSize != tt.wantBlock && len(want) > 0 {
+				t.Errorf("Get(%q) block size %d, want %d", tt.file, res.BlockSize, tt.wantBlock)
+			}
+			// pin/tftp leaves tsize out of the OACK for an empty file.
+			if res.TransferSize != int64(len(want)) && !(len(want) == 0 && res.TransferSize == -1) {
+				t.Errorf("Get(%q) tsize %d, want %d", tt.file, res.TransferSize, len(want))
+			}
+			if len(progress) == 0 || !progress[len(progress)-1].Done ||
+				progress[len(progress)-1].Received != int64(len(want)) {
+				t.Errorf("Get(%q) progress %+v, want a final Done report of %d bytes", tt.file, progress, len(want))
+			}
+		})
+	}
+	t.Run("not found", func(t *testing.T) {
+		c := &Client{Listen: hostListen}
+		_, err := c.Get(context.Background(), addr.AddrPort(), "missing", &memFile{})
+		if !errors.Is(err, ErrNotFound) && !strings.Contains(fmt.Sprint(err), "file not found") {
+			t.Errorf("Get(missing) = %v, want file not found", err)
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), `tftp RRQ "missing" from 127.0.0.1:`) {
+			t.Errorf("Get(missing) error text %q lacks the operation and object", err)
+		}
+	})
+	t.Run("limit from tsize", func(t *testing.T) {
+		c := &Client{Listen: hostListen, Options: Options{MaxSize: 1 << 20}}
+		m := &memFile{}
+		_, err := c.Get(context.Background(), addr.AddrPort(), "big", m)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("Get(big, MaxSize 1 MiB) = %v, want ErrTooLarge", err)
+		}
+		if len(m.bytes()) != 0 {
+			t.Errorf("Get(big, MaxSize 1 MiB) wrote %d bytes before refusing, want 0", len(m.bytes()))
+		}
+	})
+}
+
+func TestRequestOptions(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		o    Options
+		want map[string]string
+	}{
+		{"default", Options{}, map[string]string{"blksize": "1428", "tsize": "0"}},
+		{"plain", Options{BlockSize: 512, NoTransferSize: true}, map[string]string{}},
+		{"window", Options{WindowSize: 16}, map[string]string{"blksize": "1428", "tsize": "0", "windowsize": "16"}},
+		{"big blocks", Options{BlockSize: 65464, NoTransferSize: true}, map[string]string{"blksize": "65464"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newScriptServer(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				p, from := s.recv()
+				name, opts := rrqOptions(t, p)
+				if name != "f" || fmt.Sprint(opts) != fmt.Sprint(tt.want) {
+					t.Errorf("RRQ %q %v, want \"f\" %v", name, opts, tt.want)
+				}
+				s.send(from, dataPkt(1, nil))
+				wantACK(t, mustRecv(s), 1)
+			}()
+			c := &Client{Listen: hostListen, Options: tt.o}
+			if _, err := c.Get(context.Background(), s.addr(), "f", &memFile{}); err != nil {
+				t.Errorf("Get = %v", err)
+			}
+			<-done
+		})
+	}
+}
+
+func mustRecv(s *scriptServer) packet { p, _ := s.recv(); return p }
+
+// TestBadServers drives the client against a scripted server for every misbehaviour in the issue.
+func TestBadServers(t *testing.T) {
+	type script func(t *testing.T, s *scriptServer, client net.Addr)
+	blk := 1428
+	data := pattern(3*blk + 100)
+	for _, tt := range []struct {
+		name    string
+		o       Options
+		script  script
+		wantErr string // substring; "" means success
+		wantIs  error
+		want    []byte // content on success
+		check   func(t *testing.T, r Result)
+	}{
+		{
+			name: "error mid-file",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "1428", "tsize", fmt.Sprint(len(data))))
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, data[:blk]))
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, errPkt(ErrCodeAccess, "disk\x07 on fire\n"))
+				if p := s.recvTimeout(50 * time.Millisecond); p != nil {
+					t.Errorf("client answered an ERROR with % x, want silence", []byte(p))
+				}
+			},
+			wantErr: `: disk on fire (code 2)`,
+		},
+		{
+			name: "duplicate and out-of-order DATA in lock-step",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, data[:blk]))
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, dataPkt(1, data[:blk])) // duplicate: ACK lost
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, dataPkt(3, data[2*blk:3*blk])) // ahead: ignored
+				s.send(c, dataPkt(2, data[blk:2*blk]))
+				wantACK(t, mustRecv(s), 2)
+				s.send(c, dataPkt(3, data[2*blk:3*blk]))
+				wantACK(t, mustRecv(s), 3)
+				s.send(c, dataPkt(4, data[3*blk:]))
+				wantACK(t, mustRecv(s), 4)
+			},
+			want: data,
+			check: func(t *testing.T, r Result) {
+				if r.Stats.Duplicates != 1 || r.Stats.OutOfOrder != 1 || r.Stats.BadPackets != 1 {
+					t.Errorf("stats %+v, want 1 duplicate, 1 out-of-order, 1 bad", r.Stats)
+				}
+			},
+		},
+		{
+			name: "OACK with unrequested option",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "1428", "multicast", "1"))
+				wantERROR(t, mustRecv(s), ErrCodeOptionRefused)
+			},
+			wantErr: `unrequested option "multicast" in OACK`,
+			wantIs:  ErrProtocol,
+		},
+		{
+			name: "OACK blksize larger than asked",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "9000"))
+				wantERROR(t, mustRecv(s), ErrCodeOptionRefused)
+			},
+			wantErr: `blksize 9000 outside 8..1428`,
+			wantIs:  ErrProtocol,
+		},
+		{
+			name: "malformed OACK",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize")) // no value
+				wantERROR(t, mustRecv(s), ErrCodeOptionRefused)
+			},
+			wantErr: `OACK option "blksize" value: string not NUL-terminated`,
+			wantIs:  ErrProtocol,
+		},
+		{
+			name: "zero-length file",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("tsize", "0"))
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, nil))
+				wantACK(t, mustRecv(s), 1)
+			},
+			want: []byte{},
+		},
+		{
+			name: "bigger than limit without tsize",
+			o:    Options{MaxSize: int64(2*blk + 5)},
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, data[:blk]))
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, dataPkt(2, data[blk:2*blk]))
+				wantACK(t, mustRecv(s), 2)
+				s.send(c, dataPkt(3, data[2*blk:3*blk]))
+				wantERROR(t, mustRecv(s), ErrCodeDiskFull)
+			},
+			wantErr: "file exceeds size limit: more than 2861 bytes",
+			wantIs:  ErrTooLarge,
+		},
+		{
+			name: "bigger than limit by tsize",
+			o:    Options{MaxSize: 100},
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "1428", "tsize", "101"))
+				wantERROR(t, mustRecv(s), ErrCodeDiskFull)
+			},
+			wantErr: "file exceeds size limit: tsize 101 bytes, limit 100",
+			wantIs:  ErrTooLarge,
+		},
+		{
+			name: "server ignores options",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, dataPkt(1, data[:512]))
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, dataPkt(2, data[512:600]))
+				wantACK(t, mustRecv(s), 2)
+			},
+			want: data[:600],
+			check: func(t *testing.T, r Result) {
+				if r.BlockSize != 512 || r.TransferSize != -1 {
+					t.Errorf("result %+v, want block size 512 and no tsize", r)
+				}
+			},
+		},
+		{
+			name: "options refused then plain",
+			o:    Options{WindowSize: 8},
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, errPkt(ErrCodeOptionRefused, "windowsize? never heard of it"))
+				p, from := s.recv()
+				if _, opts := rrqOptions(t, p); len(opts) != 0 {
+					t.Errorf("fallback RRQ carries options %v", opts)
+				}
+				s.send(from, dataPkt(1, data[:10]))
+				wantACK(t, mustRecv(s), 1)
+			},
+			want: data[:10],
+			check: func(t *testing.T, r Result) {
+				if r.Stats.Fallbacks != 1 {
+					t.Errorf("fallbacks %d, want 1", r.Stats.Fallbacks)
+				}
+			},
+		},
+		{
+			name: "oversized DATA",
+			o:    Options{MaxBadPackets: 2},
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0)
+				big := dataPkt(1, pattern(1429))
+				s.send(c, big)
+				s.send(c, big)
+				s.send(c, big)
+				wantERROR(t, mustRecv(s), ErrCodeIllegalOp)
+			},
+			wantErr: "protocol violation: 3 bad packets in a row, last: DATA of 1429 bytes exceeds blksize 1428",
+			wantIs:  ErrProtocol,
+		},
+		{
+			name: "tsize mismatch",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("tsize", "1000"))
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, data[:10]))
+				wantACK(t, mustRecv(s), 1)
+			},
+			wantErr: "received 10 bytes, server announced tsize 1000",
+			wantIs:  ErrProtocol,
+		},
+		{
+			name: "foreign TID",
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0)
+				intruder := newScriptServer(t)
+				intruder.send(c, dataPkt(1, pattern(1428)))
+				wantERROR(t, mustRecv(intruder), ErrCodeUnknownTID)
+				s.send(c, dataPkt(1, data[:7]))
+				wantACK(t, mustRecv(s), 1)
+			},
+			want: data[:7],
+			check: func(t *testing.T, r Result) {
+				if r.Stats.ForeignPackets != 1 {
+					t.Errorf("foreign packets %d, want 1", r.Stats.ForeignPackets)
+				}
+			},
+		},
+		{
+			name: "windowed with a dropped and a duplicated block",
+			o:    Options{WindowSize: 4, BlockSize: 8},
+			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+				w := &windowServer{s: s, data: data[:100], blk: 8, window: 4,
+					oack: oackPkt("blksize", "8", "windowsize", "4", "tsize", "100"),
+					mangle: func(abs int, pkt []byte) [][]byte {
+						switch abs {
+						case 2:
+							return nil // dropped: client must ACK 1 at once on seeing 3
+						case 6:
+							return [][]byte{pkt, pkt}
+						}
+						return [][]byte{pkt}
+					}}
+				w.serve(c)
+			},
+			want: data[:100],
+			check: func(t *testing.T, r Result) {
+				if r.Stats.OutOfOrder < 1 || r.Stats.Duplicates < 1 || r.WindowSize != 4 {
+					t.Errorf("result %+v, want out-of-order and duplicates counted, window 4", r)
+				}
+			},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newScriptServer(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				p, from := s.recv()
+				if p == nil {
+					return
+				}
+				tt.script(t, s, from)
+			}()
+			c := &Client{Listen: hostListen, Options: tt.o}
+			m := &memFile{}
+			res, err := c.Get(context.Background(), s.addr(), "file", m)
+			<-done
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Get = %v, want error containing %q", err, tt.wantErr)
+				}
+				if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+					t.Errorf("Get = %v, want errors.Is %v", err, tt.wantIs)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Get = %v", err)
+			}
+			if !bytes.Equal(m.bytes(), tt.want) {
+				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.bytes()), len(tt.want), bytes.Equal(m.bytes(), tt.want))
+			}
+			if tt.check != nil {
+				tt.check(t, res)
+			}
+		})
+	}
+}
+
+// TestServerStopsAnswering steps the retransmit timer with a manual clock: the RRQ is repeated Retries times, then
+// the client gives up with ErrTimeout. A server that goes silent mid-file gets an ERROR when the client gives up.
+func TestServerStopsAnswering(t *testing.T) {
+	t.Run("before the first answer", func(t *testing.T) {
+		clock := faketime.NewManualClock()
+		s := newScriptServer(t)
+		c := &Client{Listen: hostListen, Options: Options{Clock: clock, Retries: 3}}
+		errc := make(chan error, 1)
+		var res Result
+		go func() {
+			var err error
+			res, err = c.Get(context.Background(), s.addr(), "f", &memFile{})
+			errc <- err
+		}()
+		for i := 0; i < 4; i++ {
+			p, _ := s.recv()
+			if p == nil || p.opcode() != opRRQ {
+				t.Fatalf("packet %d: % x, want RRQ", i, []byte(p))
+			}
+			clock.Advance(10 * time.Second)
+		}
+		err := <-errc
+		if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "no response from server after 3 retransmissions") {
+			t.Fatalf("Get = %v, want ErrTimeout after 3 retransmissions", err)
+		}
+		if res.Stats.Retransmits != 3 || res.Stats.Timeouts != 4 {
+			t.Errorf("stats %+v, want 3 retransmits, 4 timeouts", res.Stats)
+		}
+		if p := s.recvTimeout(20 * time.Millisecond); p != nil {
+			t.Errorf("client sent % x after giving up without a TID, want nothing", []byte(p))
+		}
+	})
+	t.Run("mid-file", func(t *testing.T) {
+		clock := faketime.NewManualClock()
+		s := newScriptServer(t)
+		c := &Client{Listen: hostListen, Options: Options{Clock: clock, Retries: 2}}
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Get(context.Background(), s.addr(), "f", &memFile{})
+			errc <- err
+		}()
+		_, from := s.recv()
+		s.send(from, oackPkt("blksize", "1428"))
+		wantACK(t, mustRecv(s), 0)
+		s.send(from, dataPkt(1, pattern(1428)))
+		wantACK(t, mustRecv(s), 1)
+		for i := 0; i < 2; i++ {
+			clock.Advance(10 * time.Second)
+			wantACK(t, mustRecv(s), 1) // retransmitted ACK
+		}
+		clock.Advance(10 * time.Second)
+		wantERROR(t, mustRecv(s), ErrCodeUndefined)
+		if err := <-errc; !errors.Is(err, ErrTimeout) {
+			t.Errorf("Get = %v, want ErrTimeout", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		s := newScriptServer(t)
+		c := &Client{Listen: hostListen}
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Get(ctx, s.addr(), "f", &memFile{})
+			errc <- err
+		}()
+		mustRecv(s)
+		cancel()
+		wantERROR(t, mustRecv(s), ErrCodeUndefined)
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("Get = %v, want context.Canceled", err)
+		}
+	})
+}
+
+// TestRollover sends more than 65535 blocks, rolling over to 0 (tftp-hpa, atftpd) or 1.
+func TestRollover(t *testing.T) {
+	for _, rollTo := range []int{0, 1} {
+		t.Run(fmt.Sprintf("to %d", rollTo), func(t *testing.T) {
+			data := pattern(65540*8 + 3)
+			s := newScriptServer(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, from := s.recv()
+				w := &windowServer{s: s, data: data, blk: 8, window: 64, rollTo: rollTo,
+					oack: oackPkt("blksize", "8", "windowsize", "64")}
+				w.serve(from)
+			}()
+			c := &Client{Listen: hostListen, Options: Options{BlockSize: 8, WindowSize: 64, NoTransferSize: true}}
+			m := &memFile{}
+			_, err := c.Get(context.Background(), s.addr(), "f", m)
+			<-done
+			if err != nil {
+				t.Fatalf("Get = %v", err)
+			}
+			if !bytes.Equal(m.bytes(), data) {
+				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.bytes()), len(data), bytes.Equal(m.bytes(), data))
+			}
+		})
+	}
+}

@@ -1,0 +1,30 @@
+// Package tftp is netipl's TFTP read client.
+//
+// Specs: RFC 1350 (TFTP revision 2), RFC 2347 (option extension, OACK), RFC 2348 (blksize), RFC 2349 (timeout,
+// tsize) and RFC 7440 (windowsize). Only reads (RRQ) in "octet" mode are supported: a boot loader never writes and
+// never needs netascii.
+//
+// The client is written against net.PacketConn so the same code runs over a gVisor UDP endpoint (gonet) in the
+// guest and over host sockets in tests and in cmd/netipl-fetch. Each transfer opens its own socket through
+// Client.Listen, so the client's transfer ID (its UDP port) is fresh per transfer, as RFC 1350 §4 asks. Time comes
+// from an injected tcpip.Clock so retransmits can be stepped in tests.
+//
+// Behaviour and deviations:
+//   - Options asked: blksize (default 1428, the largest that fits an Ethernet frame without IP fragmentation and
+//     QEMU's TFTP_BLOCKSIZE_MAX), tsize 0, and windowsize when Options.WindowSize > 1. The timeout option is not
+//     sent: retransmission is adaptive on the client side (RFC 6298 estimator with Karn's rule).
+//   - An OACK that carries an option the client did not ask for, or a value larger than asked (blksize,
+//     windowsize) or outside the RFC range, is refused with ERROR 8 (RFC 2347).
+//   - A server that ignores options answers DATA 1: the transfer continues with 512-byte blocks, lock-step.
+//     A server that answers the option-bearing RRQ with ERROR 8 (or ERROR 0 before any data) is asked again
+//     once without options ("graceful fallback").
+//   - Block numbers roll over past 65535 to 0 (the de-facto rule of tftp-hpa, atftpd, dnsmasq); a server that rolls
+//     over to 1 is accepted as well. Transfers are therefore not limited to 65535 blocks.
+//   - Packets from another address or port than the server's chosen TID get ERROR 5 and are otherwise ignored
+//     (RFC 1350 §4); they do not abort the transfer.
+//   - Windowed transfers (RFC 7440): the client acknowledges after each full window, after the last block, and at
+//     once after a gap (acknowledging the last block received in order), so the server resends from there.
+//   - When the client aborts (size limit, refused option, timeout, cancelled context, write error) it sends an
+//     ERROR packet to the server first. QEMU's SLOF client does not.
+//   - Data is written with io.WriterAt at (block-1)*blksize, so a caller can hand in a view of the final memory.
+package tftp
