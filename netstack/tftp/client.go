@@ -322,15 +322,15 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 	rto := newRTO(o.InitialTimeout, o.MinTimeout, o.MaxTimeout)
 
 	var (
-		tid         netip.AddrPort // server's transfer ID; zero until the first answer
-		started     bool           // OACK or DATA 1 seen
-		expect      uint16 = 1     // next block number
-		pos         int64          // bytes received in order
-		inWindow    int            // blocks received since the last ACK
-		lastAck     uint16         // block number in the last ACK sent
-		gapAcked    bool           // an ACK for a gap was sent and no progress since
-		timeouts    int            // consecutive
-		bad         int            // consecutive
+		tid         netip.AddrPort     // server's transfer ID; zero until the first answer
+		started     bool               // OACK or DATA 1 seen
+		expect      uint16         = 1 // next block number
+		pos         int64              // bytes received in order
+		inWindow    int                // blocks received since the last ACK
+		lastAck     uint16             // block number in the last ACK sent
+		gapAcked    bool               // an ACK for a gap was sent and no progress since
+		timeouts    int                // consecutive
+		bad         int                // consecutive
 		sentAt      tcpip.MonotonicTime
 		retransmit  bool // the outstanding request was retransmitted (Karn)
 		wrapped     bool // block numbers have rolled over at least once
