@@ -97,7 +97,7 @@ func TestDirectives(t *testing.T) {
 		{name: "TEXT HELP block skipped", cfg: "label a\nkernel A\ntext help\nkernel B\nendtext\n", label: "a", kernel: "tftp://s/A"},
 		{name: "INCLUDE relative, nested", cfg: "include common.cfg\ndefault b\n",
 			include: map[string]string{"common.cfg": "append g=1\ninclude pxelinux.cfg/more.cfg\n", "pxelinux.cfg/more.cfg": "label b\nkernel B\n"},
-			label: "b", kernel: "tftp://s/B", cmdline: "g=1"},
+			label:   "b", kernel: "tftp://s/B", cmdline: "g=1"},
 		{name: "MENU INCLUDE", cfg: "menu include extra.cfg\n", include: map[string]string{"extra.cfg": "label x\nkernel X\n"},
 			label: "x", kernel: "tftp://s/X"},
 		{name: "missing INCLUDE is a note", cfg: "include nothere.cfg\nlabel a\nkernel A\n", label: "a", kernel: "tftp://s/A",
