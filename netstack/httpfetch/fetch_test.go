@@ -1,0 +1,290 @@
+package httpfetch
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type memFile struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end := int(off) + len(p); end > len(m.buf) {
+		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
+	}
+	copy(m.buf[off:], p)
+	return len(p), nil
+}
+
+func (m *memFile) bytes() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]byte(nil), m.buf...)
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	x := uint32(88172645)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+var hostDial = (&net.Dialer{}).DialContext
+
+var testTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// dropAfter writes the first n bytes of body with the full Content-Length, then kills the connection.
+func dropAfter(w http.ResponseWriter, body []byte, n int, etag string) {
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.Header().Set("ETag", etag)
+	w.WriteHeader(http.StatusOK)
+	w.Write(body[:n])
+	w.(http.Flusher).Flush()
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+func TestGet(t *testing.T) {
+	body := pattern(3<<20 + 5)
+	modTime := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var requests atomic.Int32
+	var lastRange atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "file", modTime, bytes.NewReader(body))
+	})
+	mux.HandleFunc("/drop", func(w http.ResponseWriter, r *http.Request) {
+		lastRange.Store(r.Header.Get("Range") + "|" + r.Header.Get("If-Range"))
+		if requests.Add(1) == 1 {
+			dropAfter(w, body, 1<<20, `"v1"`)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "file", modTime, bytes.NewReader(body))
+	})
+	mux.HandleFunc("/drop-norange", func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			dropAfter(w, body, 1<<20, `"v1"`)
+			return
+		}
+		w.Write(body) // ignores Range: 200 with the whole file
+	})
+	mux.HandleFunc("/drop-changed", func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			dropAfter(w, pattern(len(body)), 1<<20, `"old"`)
+			return
+		}
+		w.Header().Set("ETag", `"new"`)
+		http.ServeContent(w, r, "file", modTime, bytes.NewReader(body))
+	})
+	mux.HandleFunc("/drop-badrange", func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			dropAfter(w, body, 1<<20, `"v1"`)
+			return
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 5-%d/%d", len(body)-1, len(body)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(body[5:])
+	})
+	mux.HandleFunc("/drop-always", func(w http.ResponseWriter, r *http.Request) {
+		dropAfter(w, body, 10, `"v1"`)
+	})
+	mux.HandleFunc("/stall", func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			w.Header().Set("ETag", `"v1"`)
+			w.Write(body[:1000])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // never sends the rest
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		http.ServeContent(w, r, "file", modTime, bytes.NewReader(body))
+	})
+	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 3; i++ {
+			w.Write(body[i<<20 : (i+1)<<20])
+			w.(http.Flusher).Flush()
+		}
+	})
+	mux.Handle("/r1", http.RedirectHandler("/r2", http.StatusFound))
+	mux.Handle("/r2", http.RedirectHandler("/file", http.StatusMovedPermanently))
+	mux.Handle("/loop", http.RedirectHandler("/loop", http.StatusFound))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	for _, tt := range []struct {
+		name     string
+		path     string
+		c        Client
+		wantErr  string
+		wantIs   error
+		wantRes  Result
+		wantBody []byte
+		check    func(t *testing.T)
+	}{
+		{name: "plain", path: "/file", wantBody: body,
+			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body))}},
+		{name: "redirects", path: "/r1", wantBody: body,
+			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Redirects: 2}},
+		{name: "redirect loop", path: "/loop", wantErr: "more than 10 redirects"},
+		{name: "not found", path: "/nope", wantErr: `/nope": server answered 404 Not Found`, wantIs: ErrNotFound},
+		{name: "resume after drop", path: "/drop", wantBody: body,
+			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Resumes: 1},
+			check: func(t *testing.T) {
+				if got := lastRange.Load(); got != `bytes=1048576-|"v1"` {
+					t.Errorf("resume request Range|If-Range = %q, want bytes=1048576-|\"v1\"", got)
+				}
+			}},
+		{name: "server ignores range", path: "/drop-norange", wantBody: body,
+			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Resumes: 1, Restarts: 1}},
+		{name: "file changed", path: "/drop-changed", wantBody: body,
+			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Resumes: 1, Restarts: 1}},
+		{name: "bad content-range", path: "/drop-badrange", wantErr: `resume at 1048576: bad Content-Range "bytes 5-`},
+		{name: "keeps dropping", path: "/drop-always", c: Client{Resumes: 2},
+			wantErr: "after 10 of 3145733 bytes: "},
+		{name: "stalled server", path: "/stall", c: Client{ResponseTimeout: 200 * time.Millisecond}, wantBody: body,
+			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Resumes: 1}},
+		{name: "too large by Content-Length", path: "/file", c: Client{MaxSize: 1 << 20},
+			wantErr: "file exceeds size limit: Content-Length 3145733 bytes, limit 1048576", wantIs: ErrTooLarge},
+		{name: "too large while reading", path: "/chunked", c: Client{MaxSize: 1 << 20},
+			wantErr: "file exceeds size limit: more than 1048576 bytes", wantIs: ErrTooLarge},
+		{name: "chunked", path: "/chunked", wantBody: body[:3<<20],
+			wantRes: Result{Size: 3 << 20, ContentLength: -1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			requests.Store(0)
+			c := tt.c
+			c.Dial = hostDial
+			m := &memFile{}
+			res, err := c.Get(context.Background(), srv.URL+tt.path, m)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Get(%s) = %v, want error containing %q", tt.path, err, tt.wantErr)
+				}
+				if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+					t.Errorf("Get(%s) = %v, want errors.Is %v", tt.path, err, tt.wantIs)
+				}
+				if !strings.HasPrefix(err.Error(), `http GET "`+srv.URL+tt.path+`": `) {
+					t.Errorf("Get(%s) error %q lacks operation and object", tt.path, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Get(%s) = %v", tt.path, err)
+			}
+			if !bytes.Equal(m.bytes(), tt.wantBody) {
+				t.Errorf("Get(%s) wrote %d bytes, want %d", tt.path, len(m.bytes()), len(tt.wantBody))
+			}
+			res.URL = ""
+			if res != tt.wantRes {
+				t.Errorf("Get(%s) = %+v, want %+v", tt.path, res, tt.wantRes)
+			}
+			if tt.check != nil {
+				tt.check(t)
+			}
+		})
+	}
+}
+
+func TestHTTPS(t *testing.T) {
+	body := pattern(100000)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	c := &Client{Dial: hostDial, RootCAs: pool}
+	m := &memFile{}
+	if _, err := c.Get(context.Background(), srv.URL+"/k", m); err != nil || !bytes.Equal(m.bytes(), body) {
+		t.Fatalf("Get over HTTPS with the server's CA = %v (%d bytes)", err, len(m.bytes()))
+	}
+	// The committed roots.pem holds no certificate, so the built-in pool must refuse the test CA.
+	c = &Client{Dial: hostDial}
+	_, err := c.Get(context.Background(), srv.URL+"/k", &memFile{})
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("Get over HTTPS with built-in roots = %v, want a certificate error", err)
+	}
+	// An https → http redirect is refused.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	t.Cleanup(plain.Close)
+	down := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/x", http.StatusFound))
+	t.Cleanup(down.Close)
+	pool.AddCert(down.Certificate())
+	c = &Client{Dial: hostDial, RootCAs: pool}
+	_, err = c.Get(context.Background(), down.URL+"/k", &memFile{})
+	if err == nil || !strings.Contains(err.Error(), "redirect from https to http refused") {
+		t.Errorf("Get with https→http redirect = %v, want refusal", err)
+	}
+}
+
+func TestParseRoots(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	var pemText bytes.Buffer
+	pemText.WriteString("comment\n")
+	pemText.Write(pemEncode(srv.Certificate().Raw))
+	pemText.WriteString("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+	if _, n := parseRoots(pemText.Bytes()); n != 1 {
+		t.Errorf("parseRoots(one cert, one key, comments) = %d certificates, want 1", n)
+	}
+	if _, n := BuiltinRoots(); n != 0 {
+		t.Logf("built-in roots.pem carries %d certificates (replaced at build time)", n)
+	}
+}
+
+func TestParseContentRange(t *testing.T) {
+	for _, tt := range []struct {
+		in           string
+		start, total int64
+		ok           bool
+	}{
+		{"bytes 0-9/10", 0, 10, true},
+		{"bytes 100-199/1000", 100, 1000, true},
+		{"bytes 100-199/*", 0, 0, false},
+		{"bytes 5-4/10", 0, 0, false},
+		{"bytes 0-10/10", 0, 0, false},
+		{"items 0-9/10", 0, 0, false},
+		{"bytes -5/10", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		start, total, err := parseContentRange(tt.in)
+		if (err == nil) != tt.ok || start != tt.start || total != tt.total {
+			t.Errorf("parseContentRange(%q) = %d, %d, %v; want %d, %d, ok=%v", tt.in, start, total, err, tt.start, tt.total, tt.ok)
+		}
+	}
+}
+
+func FuzzParseContentRange(f *testing.F) {
+	f.Add("bytes 0-9/10")
+	f.Add("bytes 1-1/2")
+	f.Fuzz(func(t *testing.T, s string) {
+		start, total, err := parseContentRange(s)
+		if err == nil && (start < 0 || total <= start) {
+			t.Errorf("parseContentRange(%q) = %d, %d accepted", s, start, total)
+		}
+	})
+}

@@ -1,0 +1,88 @@
+package httpfetch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"testing"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+func newStack(t *testing.T, ep stack.LinkEndpoint, addr netip.Addr) *stack.Stack {
+	t.Helper()
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+	})
+	t.Cleanup(func() { s.Close(); s.Wait() })
+	if err := s.CreateNIC(1, ep); err != nil {
+		t.Fatalf("CreateNIC: %v", err)
+	}
+	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFromSlice(addr.AsSlice()), PrefixLen: 24}}
+	if err := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); err != nil {
+		t.Fatalf("AddProtocolAddress: %v", err)
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}})
+	return s
+}
+
+// gvisorDial is the dial function the loader hands to Client: TCP over the gVisor stack.
+func gvisorDial(s *stack.Stack) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: no resolver in this test: %w", addr, err)
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return nil, err
+		}
+		return gonet.DialContextTCP(ctx, s, tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(ip.AsSlice()), Port: uint16(p)}, ipv4.ProtocolNumber)
+	}
+}
+
+// TestGetOverGVisor serves a file from one gVisor stack and downloads it from another over a pipe link.
+func TestGetOverGVisor(t *testing.T) {
+	clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
+	a, b := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 1500)
+	cs, ss := newStack(t, a, clientAddr), newStack(t, b, serverAddr)
+	ln, err := gonet.ListenTCP(ss, tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 80}, ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	body := pattern(2<<20 + 7)
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "initrd", testTime, bytes.NewReader(body))
+	})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+
+	var last Progress
+	c := &Client{Dial: gvisorDial(cs), Progress: func(p Progress) { last = p }}
+	m := &memFile{}
+	res, err := c.Get(context.Background(), "http://10.0.2.2/initrd", m)
+	if err != nil {
+		t.Fatalf("Get over gVisor = %v", err)
+	}
+	if !bytes.Equal(m.bytes(), body) || res.ContentLength != int64(len(body)) {
+		t.Errorf("Get over gVisor: %d bytes, Content-Length %d, want %d", len(m.bytes()), res.ContentLength, len(body))
+	}
+	if !last.Done || last.Received != int64(len(body)) || last.Size != int64(len(body)) {
+		t.Errorf("last progress %+v, want done at %d", last, len(body))
+	}
+}
