@@ -48,8 +48,10 @@ type Result struct {
 	CPU time.Duration
 }
 
-// RunOptions are the knobs of Run that are about watching a run rather than configuring QEMU.
+// RunOptions are the knobs of Run that are about the process and watching it rather than QEMU's configuration.
 type RunOptions struct {
+	// Env is added to the emulator's environment (qemu-s390x passes it on to the program it runs).
+	Env []string
 	// StopAt, if set, ends the run (kills QEMU) as soon as a console line matches it.
 	StopAt *regexp.Regexp
 	// OnLine, if set, is called for every console line as it arrives (e.g. t.Log for live output).
@@ -77,6 +79,9 @@ func RunCommand(ctx context.Context, binary string, args []string, timeout time.
 	defer cancel()
 
 	cmd := exec.Command(binary, args...)
+	if len(opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), opts.Env...)
+	}
 	cmd.Stdin = nil // /dev/null: QEMU's mon:stdio must not read the test's terminal
 	// Own process group, so a kill also reaches whatever a wrapper script started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
