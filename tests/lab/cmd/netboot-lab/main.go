@@ -1,0 +1,126 @@
+// Command netboot-lab runs the lab's scenarios against an s390x netboot firmware under
+// qemu-system-s390x and prints a table scenario × result × seconds.
+//
+//	go run ./tests/lab/cmd/netboot-lab -firmware qemu -scenario all
+//	go run ./tests/lab/cmd/netboot-lab -firmware build/netipl.img -scenario direct-kernel,pxe-default
+//	go run ./tests/lab/cmd/netboot-lab -bench-tftp   # the lab's TFTP throughput (no QEMU)
+//
+// Exit status: 0 when every scenario is PASS or XFAIL, 1 otherwise, 2 on bad usage or a
+// malformed scenario file.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"netipl/tests/lab"
+)
+
+func main() {
+	firmware := flag.String("firmware", "qemu", `netboot image: "qemu" (QEMU's s390-netboot.img) or a path`)
+	scenario := flag.String("scenario", "all", "scenario names, comma separated, or all")
+	dir := flag.String("dir", "tests/lab/scenarios", "directory of *.scn files")
+	fixtures := flag.String("fixtures", ".cache/fixtures", "directory with vmlinuz and initrd.gz")
+	out := flag.String("out", "build/lab", "directory for each scenario's console, lab log and pcap")
+	qemu := flag.String("qemu", "qemu-system-s390x", "QEMU binary")
+	verbose := flag.Bool("v", false, "copy QEMU's console to stderr")
+	benchTFTP := flag.Bool("bench-tftp", false, "measure the lab's TFTP server throughput through its stack (no QEMU) and exit")
+	benchSize := flag.Int("bench-size", 32<<20, "bytes per transfer for -bench-tftp and -bench-qemu")
+	benchQEMU := flag.Bool("bench-qemu", false, "measure the firmware's TFTP throughput over slirp and over the lab and exit")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	if *benchTFTP {
+		if err := lab.BenchTFTP(os.Stdout, *benchSize); err != nil {
+			fmt.Fprintln(os.Stderr, "netboot-lab:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	fwName, fwPath := *firmware, *firmware
+	if fwName == "qemu" {
+		fwPath = lab.QEMUNetbootImage
+	} else {
+		abs, err := filepath.Abs(fwPath)
+		if err == nil {
+			fwPath = abs
+		}
+		fwName = "netipl"
+	}
+	if _, err := os.Stat(fwPath); err != nil {
+		fmt.Fprintln(os.Stderr, "netboot-lab: firmware:", err)
+		os.Exit(2)
+	}
+	if *benchQEMU {
+		if err := lab.BenchFirmwareTFTP(ctx, os.Stdout, *qemu, fwPath, *benchSize); err != nil {
+			fmt.Fprintln(os.Stderr, "netboot-lab:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	all, err := lab.LoadScenarios(*dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netboot-lab:", err)
+		os.Exit(2)
+	}
+	var chosen []*lab.Scenario
+	if *scenario == "all" {
+		chosen = all
+	} else {
+		byName := map[string]*lab.Scenario{}
+		for _, sc := range all {
+			byName[sc.Name] = sc
+		}
+		for _, n := range strings.Split(*scenario, ",") {
+			sc, ok := byName[strings.TrimSpace(n)]
+			if !ok {
+				fmt.Fprintf(os.Stderr, "netboot-lab: no scenario %q in %s\n", n, *dir)
+				os.Exit(2)
+			}
+			chosen = append(chosen, sc)
+		}
+	}
+
+	var con io.Writer
+	if *verbose {
+		con = os.Stderr
+	}
+	opt := lab.RunOptions{FirmwareName: fwName, Firmware: fwPath, QEMU: *qemu, Fixtures: *fixtures,
+		OutDir: *out, Console: con}
+	fmt.Printf("firmware %s (%s), %d scenarios, logs in %s\n", fwName, fwPath, len(chosen), *out)
+	fmt.Printf("%-24s %-6s %8s  %s\n", "scenario", "result", "seconds", "note")
+	start := time.Now()
+	counts := map[lab.Outcome]int{}
+	bad := 0
+	for _, sc := range chosen {
+		r := lab.Run(ctx, sc, opt)
+		counts[r.Outcome]++
+		if !r.Outcome.OK() {
+			bad++
+		}
+		note := r.Reason
+		if r.Faults.InScope > 0 && sc.Faults.Active() {
+			note = strings.TrimSpace(note + " [" + r.Faults.String() + "]")
+		}
+		fmt.Printf("%-24s %-6s %8.1f  %s\n", sc.Name, r.Outcome, r.Elapsed.Seconds(), note)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Printf("total: %d scenarios in %.1f s: %d PASS, %d XFAIL, %d FAIL, %d HANG, %d XPASS, %d ERROR\n",
+		len(chosen), time.Since(start).Seconds(), counts[lab.Pass], counts[lab.XFail], counts[lab.Fail],
+		counts[lab.Hang], counts[lab.XPass], counts[lab.Error])
+	if bad > 0 {
+		os.Exit(1)
+	}
+}

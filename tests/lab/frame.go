@@ -1,0 +1,97 @@
+package lab
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// maxFrame bounds a frame on the QEMU stream link (Ethernet + VLAN + jumbo slack); a larger
+// length prefix means the stream is out of sync.
+const maxFrame = 65536
+
+// readStreamFrame reads one frame of QEMU's `-netdev stream` protocol: a 4-byte big-endian length
+// followed by that many bytes of Ethernet frame.
+func readStreamFrame(r io.Reader, buf []byte) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 || n > maxFrame {
+		return nil, fmt.Errorf("read stream frame: length %d out of range (1..%d)", n, maxFrame)
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("read stream frame of %d bytes: %w", n, err)
+	}
+	return buf, nil
+}
+
+// appendStreamFrame appends frame with its length prefix to dst.
+func appendStreamFrame(dst, frame []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(frame)))
+	return append(dst, frame...)
+}
+
+// PcapWriter writes a classic pcap file (LINKTYPE_ETHERNET, microsecond timestamps). It is safe
+// for concurrent use. A nil *PcapWriter discards everything.
+type PcapWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+// NewPcapWriter writes the pcap global header to w.
+func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
+	var h [24]byte
+	binary.LittleEndian.PutUint32(h[0:], 0xa1b2c3d4) // magic, microseconds
+	binary.LittleEndian.PutUint16(h[4:], 2)          // version 2.4
+	binary.LittleEndian.PutUint16(h[6:], 4)
+	binary.LittleEndian.PutUint32(h[16:], maxFrame) // snaplen
+	binary.LittleEndian.PutUint32(h[20:], 1)        // LINKTYPE_ETHERNET
+	if _, err := w.Write(h[:]); err != nil {
+		return nil, fmt.Errorf("write pcap header: %w", err)
+	}
+	return &PcapWriter{w: w}, nil
+}
+
+// WriteFrame records one frame seen at time t. The first write error sticks and is returned by Err.
+func (p *PcapWriter) WriteFrame(t time.Time, frame []byte) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return
+	}
+	var h [16]byte
+	us := t.UnixMicro()
+	binary.LittleEndian.PutUint32(h[0:], uint32(us/1e6))
+	binary.LittleEndian.PutUint32(h[4:], uint32(us%1e6))
+	binary.LittleEndian.PutUint32(h[8:], uint32(len(frame)))
+	binary.LittleEndian.PutUint32(h[12:], uint32(len(frame)))
+	if _, err := p.w.Write(h[:]); err != nil {
+		p.err = fmt.Errorf("write pcap record: %w", err)
+		return
+	}
+	if _, err := p.w.Write(frame); err != nil {
+		p.err = fmt.Errorf("write pcap record: %w", err)
+	}
+}
+
+// Err returns the first write error.
+func (p *PcapWriter) Err() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}

@@ -1,0 +1,315 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// QEMUNetbootImage is QEMU's own s390-netboot.img (package qemu-system-data).
+const QEMUNetbootImage = "/usr/share/qemu/s390-netboot.img"
+
+// Outcome is the verdict on one scenario run.
+type Outcome string
+
+// Outcomes. XFail and XPass apply when the scenario marks the firmware as expected to fail.
+const (
+	Pass  Outcome = "PASS"
+	Fail  Outcome = "FAIL"
+	Hang  Outcome = "HANG" // killed at the scenario's time bound without meeting its wants
+	XFail Outcome = "XFAIL"
+	XPass Outcome = "XPASS"
+	Error Outcome = "ERROR" // the lab or QEMU could not run the scenario
+)
+
+// OK reports whether the outcome is expected (PASS or XFAIL).
+func (o Outcome) OK() bool { return o == Pass || o == XFail }
+
+// RunOptions configures Run.
+type RunOptions struct {
+	FirmwareName string // the key for xfail lines: "qemu" for QEMU's image
+	Firmware     string // path of the netboot image given to -global s390-ipl.netboot_fw
+	QEMU         string // qemu-system-s390x binary; "" = from PATH
+	Fixtures     string // directory with vmlinuz and initrd.gz
+	OutDir       string // per-scenario console, lab log and pcap; "" = none kept
+	Memory       string // guest RAM; "" = 512
+	Console      io.Writer
+}
+
+// Result is the outcome of one scenario.
+type Result struct {
+	Scenario *Scenario
+	Outcome  Outcome
+	Elapsed  time.Duration
+	Reason   string // why it failed, or the xfail reason
+	Console  string // rendered console text
+	LabLog   string
+	Faults   FaultStats
+}
+
+// BuildConfig turns the scenario's file specs into a lab Config; fixtures is the directory
+// holding vmlinuz and initrd.gz.
+func (sc *Scenario) BuildConfig(fixtures string) (Config, error) {
+	cfg := Config{DHCP: sc.DHCP, DNS: sc.DNS, Faults: sc.Faults, PinTFTP: sc.PinTFTP, Files: map[string]*File{}}
+	rng := rand.New(rand.NewSource(1))
+	for _, fs := range sc.Files {
+		var data []byte
+		switch fs.Kind {
+		case "kernel", "initrd":
+			name := map[string]string{"kernel": "vmlinuz", "initrd": "initrd.gz"}[fs.Kind]
+			b, err := os.ReadFile(filepath.Join(fixtures, name))
+			if err != nil {
+				return Config{}, fmt.Errorf("scenario %s: file %s: %w (run tests/fixtures/fetch.sh)", sc.Name, fs.Name, err)
+			}
+			data = b
+		case "zeros":
+			data = make([]byte, fs.N)
+		case "random":
+			data = make([]byte, fs.N)
+			rng.Read(data)
+		case "text":
+			sep := "\n"
+			if fs.CRLF {
+				sep = "\r\n"
+			}
+			data = []byte(strings.Join(fs.Text, sep) + sep)
+		case "u64":
+			continue // second pass: may refer to other files
+		}
+		cfg.Files[fs.Name] = &File{Data: data, ErrorAfter: fs.ErrorAfter, Truncate: fs.Truncate}
+	}
+	for _, fs := range sc.Files {
+		if fs.Kind != "u64" {
+			continue
+		}
+		v := uint64(fs.N)
+		if fs.SizeOf != "" {
+			v = uint64(len(cfg.Files[fs.SizeOf].served()))
+		}
+		cfg.Files[fs.Name] = &File{Data: binary.BigEndian.AppendUint64(nil, v), ErrorAfter: fs.ErrorAfter, Truncate: fs.Truncate}
+	}
+	return cfg, nil
+}
+
+// RenderConsole turns raw console bytes into text: CR dropped, BS deletes the previous character
+// of the line.
+func RenderConsole(raw []byte) string {
+	out := make([]byte, 0, len(raw))
+	for _, c := range raw {
+		switch c {
+		case '\r':
+		case '\b':
+			if n := len(out); n > 0 && out[n-1] != '\n' {
+				out = out[:n-1]
+			}
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
+
+// matchInOrder finds each want in text after the previous match; it returns the first missing one.
+func matchInOrder(text string, wants []string) (missing string, ok bool) {
+	pos := 0
+	for _, w := range wants {
+		i := strings.Index(text[pos:], w)
+		if i < 0 {
+			return w, false
+		}
+		pos += i + len(w)
+	}
+	return "", true
+}
+
+// Judge decides the outcome from the console, the lab log and whether QEMU was killed at the
+// time bound, before xfail marks are applied.
+func (sc *Scenario) Judge(console, labLog string, timedOut bool) (Outcome, string) {
+	for _, w := range sc.WantNot {
+		if strings.Contains(console, w) {
+			return Fail, fmt.Sprintf("console has %q", w)
+		}
+	}
+	for _, w := range sc.NoLog {
+		if strings.Contains(labLog, w) {
+			return Fail, fmt.Sprintf("lab log has %q", w)
+		}
+	}
+	if m, ok := matchInOrder(console, sc.Want); !ok {
+		if timedOut {
+			return Hang, fmt.Sprintf("killed at %v waiting for %q", sc.Timeout, m)
+		}
+		return Fail, fmt.Sprintf("console lacks %q", m)
+	}
+	if m, ok := matchInOrder(labLog, sc.Log); !ok {
+		return Fail, fmt.Sprintf("lab log lacks %q", m)
+	}
+	return Pass, ""
+}
+
+// applyXFail maps an outcome through the scenario's expected-failure mark for firmware.
+func (sc *Scenario) applyXFail(firmware string, o Outcome, reason string) (Outcome, string) {
+	why, ok := sc.XFail[firmware]
+	if !ok || o == Error {
+		return o, reason
+	}
+	if o == Pass {
+		return XPass, "expected to fail: " + why
+	}
+	return XFail, fmt.Sprintf("%s (%s: %s)", why, o, reason)
+}
+
+// consoleBuf collects QEMU's output and signals when the wants are met.
+type consoleBuf struct {
+	mu    sync.Mutex
+	raw   bytes.Buffer
+	wants []string
+	met   chan struct{}
+	once  sync.Once
+	tee   io.Writer
+}
+
+func (c *consoleBuf) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.raw.Write(p)
+	text := RenderConsole(c.raw.Bytes())
+	c.mu.Unlock()
+	if c.tee != nil {
+		c.tee.Write(p)
+	}
+	if _, ok := matchInOrder(text, c.wants); ok {
+		c.once.Do(func() { close(c.met) })
+	}
+	return len(p), nil
+}
+
+func (c *consoleBuf) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.raw.Bytes()...)
+}
+
+// wantGrace is how long Run keeps QEMU alive after the wants are met, so wantnot lines printed
+// right after still count.
+const wantGrace = 300 * time.Millisecond
+
+// Run runs one scenario: lab up, QEMU started with the firmware and connected to the lab, judged
+// when QEMU exits, the wants are met, or the time bound passes (then QEMU is killed: a hang).
+func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
+	start := time.Now()
+	res := Result{Scenario: sc}
+	fail := func(format string, args ...any) Result {
+		res.Outcome, res.Reason, res.Elapsed = Error, fmt.Sprintf(format, args...), time.Since(start)
+		return res
+	}
+	cfg, err := sc.BuildConfig(opt.Fixtures)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if opt.OutDir != "" {
+		if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
+			return fail("make output dir: %v", err)
+		}
+		pc, err1 := os.Create(filepath.Join(opt.OutDir, sc.Name+".pcap"))
+		lg, err2 := os.Create(filepath.Join(opt.OutDir, sc.Name+".lab.log"))
+		if err := errors.Join(err1, err2); err != nil {
+			return fail("create output files: %v", err)
+		}
+		files = append(files, pc, lg)
+		cfg.Pcap, cfg.Log = pc, lg
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail("listen for QEMU: %v", err)
+	}
+	defer ln.Close()
+	lab, err := New(cfg)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer lab.Close()
+
+	qemu := opt.QEMU
+	if qemu == "" {
+		qemu = "qemu-system-s390x"
+	}
+	mem := opt.Memory
+	if mem == "" {
+		mem = "512"
+	}
+	mac := sc.MAC
+	if mac == "" {
+		mac = DefaultMAC
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	args := []string{"-M", "s390-ccw-virtio", "-m", mem, "-nographic", "-no-reboot", "-nodefaults",
+		"-serial", "none", "-chardev", "stdio,id=con0,signal=off", "-device", "sclpconsole,chardev=con0",
+		"-global", "s390-ipl.netboot_fw=" + opt.Firmware,
+		"-netdev", "stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=" + strconv.Itoa(port),
+		"-device", "virtio-net-ccw,netdev=n0,bootindex=1,mac=" + mac}
+	args = append(args, sc.QEMU...)
+	runCtx, cancel := context.WithTimeout(ctx, sc.Timeout)
+	defer cancel()
+	cmd := exec.Command(qemu, args...)
+	con := &consoleBuf{wants: sc.Want, met: make(chan struct{}), tee: opt.Console}
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = con, con, nil
+	if err := cmd.Start(); err != nil {
+		return fail("start %s: %v", qemu, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			lab.Attach(c)
+		}
+	}()
+
+	timedOut := false
+	select {
+	case <-exited:
+	case <-con.met:
+		select {
+		case <-exited:
+		case <-time.After(wantGrace):
+			cmd.Process.Kill()
+			<-exited
+		}
+	case <-runCtx.Done():
+		timedOut = ctx.Err() == nil
+		cmd.Process.Kill()
+		<-exited
+	}
+	res.Elapsed = time.Since(start)
+	raw := con.bytes()
+	res.Console = RenderConsole(raw)
+	res.LabLog = lab.EventText()
+	res.Faults = lab.FaultStats()
+	if opt.OutDir != "" {
+		os.WriteFile(filepath.Join(opt.OutDir, sc.Name+".console"), raw, 0o644)
+	}
+	if ctx.Err() != nil {
+		return fail("interrupted: %v", ctx.Err())
+	}
+	o, why := sc.Judge(res.Console, res.LabLog, timedOut)
+	res.Outcome, res.Reason = sc.applyXFail(opt.FirmwareName, o, why)
+	return res
+}
