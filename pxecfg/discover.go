@@ -40,9 +40,21 @@ func Sniff(data []byte) Kind {
 	return KindKernel
 }
 
+// ErrBootProgram marks a boot file named like a PC network boot program (pxelinux.0,
+// lpxelinux.0, *.efi): DHCP servers shared with x86 hosts hand those out. It cannot be an s390x
+// kernel, so it is not loaded; the lookup runs from its directory, which is what PXELINUX would do.
+var ErrBootProgram = errors.New("a PC network boot program (x86 PXE or EFI), not loaded; looking up configs instead")
+
+// isBootProgram reports whether a boot file name is a PC network boot program.
+func isBootProgram(url string) bool {
+	n := strings.ToLower(url[strings.LastIndexByte(url, '/')+1:])
+	return strings.HasSuffix(n, ".0") || strings.HasSuffix(n, ".efi") || strings.HasSuffix(n, ".c32") || strings.HasSuffix(n, ".pxe") || strings.HasSuffix(n, ".kpxe")
+}
+
 // Step is one thing Discover tried, for the loader to print as it happens.
 type Step struct {
-	// What is "bootfile" or the candidate's Why ("MAC", "default", …).
+	// What is "bootfile", "bootfile rejected" (it loaded but could not be used; Err says
+	// why) or the candidate's Why ("MAC", "default", …).
 	What string
 	URL  string
 	Size int   // bytes received (when Err is nil)
@@ -91,7 +103,10 @@ func Discover(ctx context.Context, fe Fetcher, f Facts, o Options) (*Result, err
 		}
 	}
 	var bootErr error
-	if l.Bootfile != "" {
+	if l.Bootfile != "" && isBootProgram(l.Bootfile) {
+		bootErr = fmt.Errorf("%s: %w", displayName(l.Bootfile), ErrBootProgram)
+		step(Step{What: "bootfile", URL: l.Bootfile, Err: bootErr})
+	} else if l.Bootfile != "" {
 		data, err := fe.Fetch(ctx, l.Bootfile, SniffLimit)
 		switch {
 		case errors.Is(err, ErrTooLarge):
@@ -113,7 +128,8 @@ func Discover(ctx context.Context, fe Fetcher, f Facts, o Options) (*Result, err
 				return r, nil
 			}
 			bootErr = fmt.Errorf("boot file %s (%s): %w", displayName(l.Bootfile), r.Kind, bootErr)
-			r.Config, r.INS, r.IPXE = nil, nil, nil
+			step(Step{What: "bootfile rejected", URL: l.Bootfile, Err: bootErr})
+			r.Config, r.INS, r.IPXE, r.Source, r.Kind, r.Boot = nil, nil, nil, "", KindKernel, Boot{}
 		}
 	}
 	for _, c := range l.Candidates {

@@ -1,6 +1,7 @@
 package pxecfg
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -18,7 +19,10 @@ func (r *Result) Text(err error) string {
 	w("names probed:")
 	for _, s := range r.Steps {
 		res := fmt.Sprintf("%d bytes", s.Size)
-		if s.Err != nil {
+		switch {
+		case errors.Is(s.Err, ErrNotFound):
+			res = "not found"
+		case s.Err != nil:
 			res = s.Err.Error()
 		}
 		w("  %-28s %s: %s", s.What, s.URL, res)
