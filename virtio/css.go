@@ -58,12 +58,12 @@ const (
 
 // SCSW is the subchannel-status word (PoP 16-5, figure 16-3), 12 bytes.
 type SCSW struct {
-	Flags  uint16 // 0x00 key, S, L, CC, F, P, I, A, U, Z, E, N
-	Ctrl   uint16 // 0x02 function, activity and status control (scswFC…, scswAC…, scswSC…)
-	CPA    uint32 // 0x04 CCW address
-	DStat  uint8  // 0x08 device status (devStat…)
-	SStat  uint8  // 0x09 subchannel status (schStat…)
-	Count  uint16 // 0x0a residual count
+	Flags uint16 // 0x00 key, S, L, CC, F, P, I, A, U, Z, E, N
+	Ctrl  uint16 // 0x02 function, activity and status control (scswFC…, scswAC…, scswSC…)
+	CPA   uint32 // 0x04 CCW address
+	DStat uint8  // 0x08 device status (devStat…)
+	SStat uint8  // 0x09 subchannel status (schStat…)
+	Count uint16 // 0x0a residual count
 }
 
 // SCSW word 0 bits 16-31 (PoP 16-6..16-14).

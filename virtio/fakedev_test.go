@@ -50,17 +50,17 @@ type fakeDev struct {
 	queues     [3]fakeQueue
 	indicators uint64
 
-	log       []string          // virtio commands seen, e.g. "WRITE_STATUS 0x3"
-	reject    map[uint8]bool    // commands answered with unit check
-	hang      bool              // never complete channel programs
-	refuseFOK bool              // reject FEATURES_OK
-	noNotify  bool              // set VIRTQ_USED_F_NO_NOTIFY on the RX ring
-	holdTX    bool              // keep TX buffers instead of returning them at once
-	heldTX    []uint16          // TX heads held
-	sent      [][]byte          // frames the driver transmitted
-	kicks     map[uint16]int    // notifications per queue
-	irqs      int               // interruptions raised
-	badHeader int               // TX frames with a non-zero net header
+	log       []string       // virtio commands seen, e.g. "WRITE_STATUS 0x3"
+	reject    map[uint8]bool // commands answered with unit check
+	hang      bool           // never complete channel programs
+	refuseFOK bool           // reject FEATURES_OK
+	noNotify  bool           // set VIRTQ_USED_F_NO_NOTIFY on the RX ring
+	holdTX    bool           // keep TX buffers instead of returning them at once
+	heldTX    []uint16       // TX heads held
+	sent      [][]byte       // frames the driver transmitted
+	kicks     map[uint16]int // notifications per queue
+	irqs      int            // interruptions raised
+	badHeader int            // TX frames with a non-zero net header
 }
 
 func newFakeCSS(t *testing.T, devs ...*fakeDev) (*fakeCSS, DMA) {
