@@ -198,9 +198,12 @@ func (f *fakeCSS) Ssch(sid SubchannelID, orb *ORB) CC {
 		return 0
 	}
 	ok := f.execute(d, cmd, flags, count, cda)
+	// As QEMU's sch_handle_start_func_virtual: success is channel end + device end; a command
+	// reject is unit check alone, with alert status.
 	d.scsw = SCSW{Ctrl: scswFCStart | scswSCPrimary | scswSCSecondary | scswSCPending, CPA: orb.CPA + 8, DStat: devStatChannelEnd | devStatDeviceEnd}
 	if !ok {
-		d.scsw.DStat |= devStatUnitCheck
+		d.scsw.Ctrl |= scswSCAlert
+		d.scsw.DStat = devStatUnitCheck
 	}
 	d.pending = true
 	return 0

@@ -111,7 +111,7 @@ func TestInitFailures(t *testing.T) {
 			d := newFakeNet(0, 0, 1)
 			d.reject[ccwCmdSetVirtioRev] = true
 			return []*fakeDev{d}
-		}, want: ErrRevision, reason: "virtio-net 0.0.0001: device refused virtio-ccw revision 1 (CCW 0x83, device status 0x0e, subchannel status 0x00)", failed: true},
+		}, want: ErrRevision, reason: "virtio-net 0.0.0001: device refused virtio-ccw revision 1 (CCW 0x83, device status 0x02, subchannel status 0x00)", failed: true},
 		{name: "legacy device", devs: func() []*fakeDev {
 			d := newFakeNet(0, 0, 1)
 			d.offered = featNetMAC
@@ -126,12 +126,12 @@ func TestInitFailures(t *testing.T) {
 			d := newFakeNet(0, 0, 1)
 			d.refuseFOK = true
 			return []*fakeDev{d}
-		}, want: ErrFeaturesRefused, reason: "virtio-net 0.0.0001: device refused the negotiated features (CCW 0x31, device status 0x0e, subchannel status 0x00)", failed: true},
+		}, want: ErrFeaturesRefused, reason: "virtio-net 0.0.0001: device refused the negotiated features (CCW 0x31, device status 0x02, subchannel status 0x00)", failed: true},
 		{name: "status writes rejected", devs: func() []*fakeDev {
 			d := newFakeNet(0, 0, 1)
 			d.reject[ccwCmdWriteStatus] = true
 			return []*fakeDev{d}
-		}, want: ErrCommandFailed, reason: "virtio-net 0.0.0001: channel program failed (CCW 0x31, device status 0x0e, subchannel status 0x00)"},
+		}, want: ErrCommandFailed, reason: "virtio-net 0.0.0001: channel program failed (CCW 0x31, device status 0x02, subchannel status 0x00)"},
 		{name: "no TX queue", devs: func() []*fakeDev {
 			d := newFakeNet(0, 0, 1)
 			d.maxQueue[1] = 0
