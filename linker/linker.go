@@ -1,0 +1,291 @@
+// Package linker assembles netipl.img: the freestanding kernel metal plus one embedded loader
+// program (any GOOS=linux GOARCH=s390x static main package) with its argv and environment,
+// in the format of docs/image.md, and checks the memory map QEMU will load it into.
+package linker
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"netipl/metal"
+)
+
+// Options describe one image build.
+type Options struct {
+	Loader string   // Go package path or directory of the loader's main package, e.g. "./loader"
+	Args   []string // extra argv after argv[0]
+	Env    []string // environment, "KEY=value"; DefaultEnv is prepended
+	Out    string   // output file, e.g. build/netipl.img
+	Dir    string   // module root to build in ("" = current directory)
+	Go     string   // go command ("" = "go")
+}
+
+// DefaultEnv is the environment every loader gets before Options.Env.
+var DefaultEnv = []string{}
+
+// Build compiles the loader and metal for linux/s390x and writes the image to o.Out.
+func Build(ctx context.Context, o Options) error {
+	if o.Loader == "" || o.Out == "" {
+		return errors.New("linker: build: Loader and Out are required")
+	}
+	goCmd := o.Go
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	tmp, err := os.MkdirTemp("", "netipl-link-")
+	if err != nil {
+		return fmt.Errorf("linker: build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	loaderOut := filepath.Join(tmp, "loader.elf")
+	metalOut := filepath.Join(tmp, "metal.elf")
+	if err := goBuild(ctx, goCmd, o.Dir, loaderOut, o.Loader); err != nil {
+		return fmt.Errorf("linker: build loader %s: %w", o.Loader, err)
+	}
+	ld := fmt.Sprintf("-E netipl/metal.kentry -T %#x", metal.LinkBase+0x1000)
+	if err := goBuild(ctx, goCmd, o.Dir, metalOut, "-ldflags="+ld, "netipl/metal/cmd/metal"); err != nil {
+		return fmt.Errorf("linker: build metal: %w", err)
+	}
+	mb, err := os.ReadFile(metalOut)
+	if err != nil {
+		return fmt.Errorf("linker: build: %w", err)
+	}
+	lb, err := os.ReadFile(loaderOut)
+	if err != nil {
+		return fmt.Errorf("linker: build: %w", err)
+	}
+	img, err := Assemble(mb, lb, ArgvEnv(filepath.Base(strings.TrimSuffix(o.Loader, "/")), o.Args, o.Env))
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(o.Out); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("linker: write %s: %w", o.Out, err)
+		}
+	}
+	if err := os.WriteFile(o.Out, img, 0o644); err != nil {
+		return fmt.Errorf("linker: write %s: %w", o.Out, err)
+	}
+	return nil
+}
+
+func goBuild(ctx context.Context, goCmd, dir, out string, args ...string) error {
+	a := append([]string{"build", "-trimpath", "-o", out}, args...)
+	cmd := exec.CommandContext(ctx, goCmd, a...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=s390x", "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// ArgvEnv returns the argv/env block of docs/image.md: argv[0]=name, then args, each
+// NUL-terminated, an extra NUL; then DefaultEnv and env likewise.
+func ArgvEnv(name string, args, env []string) []byte {
+	var b []byte
+	for _, s := range append([]string{name}, args...) {
+		b = append(append(b, s...), 0)
+	}
+	b = append(b, 0)
+	for _, s := range append(append([]string{}, DefaultEnv...), env...) {
+		b = append(append(b, s...), 0)
+	}
+	return append(b, 0)
+}
+
+// Segment is one PT_LOAD of the image as QEMU loads it.
+type Segment struct {
+	Addr, FileSize, MemSize uint64
+	Flags                   elf.ProgFlag
+}
+
+// End returns the first address after the segment in memory.
+func (s Segment) End() uint64 { return s.Addr + s.MemSize }
+
+func (s Segment) String() string { return fmt.Sprintf("[%#x, %#x)", s.Addr, s.End()) }
+
+// CheckMap checks the memory map of an image: entry must not be one QEMU treats as a Linux
+// kernel (0x10000, 0x800), no segment may touch the lowcore, segments must not overlap, and the
+// image must end below metal.ImageLimit (QEMU's BIOS copy in a 128 MiB guest).
+func CheckMap(entry uint64, segs []Segment) error {
+	if entry == 0x10000 || entry == 0x800 {
+		return fmt.Errorf("linker: memory map: entry %#x makes QEMU start the image as a Linux kernel", entry)
+	}
+	inside := false
+	for i, s := range segs {
+		if s.Addr < 0x2000 {
+			return fmt.Errorf("linker: memory map: segment %v overlaps the lowcore [0x0, 0x2000)", s)
+		}
+		if s.End() > metal.ImageLimit {
+			return fmt.Errorf("linker: memory map: segment %v ends above %#x (QEMU's BIOS in a 128 MiB guest): image %d MiB too big",
+				s, metal.ImageLimit, (s.End()-metal.ImageLimit+(1<<20)-1)>>20)
+		}
+		for _, t := range segs[:i] {
+			if s.Addr < t.End() && t.Addr < s.End() {
+				return fmt.Errorf("linker: memory map: segments %v and %v overlap", t, s)
+			}
+		}
+		if entry >= s.Addr && entry < s.Addr+s.FileSize && s.Flags&elf.PF_X != 0 {
+			inside = true
+		}
+	}
+	if !inside {
+		return fmt.Errorf("linker: memory map: entry %#x is not in an executable segment", entry)
+	}
+	return nil
+}
+
+func checkS390(f *elf.File, what string) error {
+	if f.Class != elf.ELFCLASS64 || f.Data != elf.ELFDATA2MSB {
+		return fmt.Errorf("linker: %s: not an ELF64 big-endian file", what)
+	}
+	if f.Machine != elf.EM_S390 {
+		return fmt.Errorf("linker: %s: machine %v, want EM_S390 (build with GOARCH=s390x)", what, f.Machine)
+	}
+	if f.Type != elf.ET_EXEC {
+		return fmt.Errorf("linker: %s: type %v, want a static executable (ET_EXEC)", what, f.Type)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			return fmt.Errorf("linker: %s: dynamically linked (build with CGO_ENABLED=0)", what)
+		}
+	}
+	return nil
+}
+
+// Assemble returns the image: metal's ELF with one extra PT_LOAD holding the payload
+// (header, loader ELF, argv/env block, symbol table).
+func Assemble(metalELF, loaderELF, argvEnv []byte) ([]byte, error) {
+	mf, err := elf.NewFile(bytes.NewReader(metalELF))
+	if err != nil {
+		return nil, fmt.Errorf("linker: metal: %w", err)
+	}
+	if err := checkS390(mf, "metal"); err != nil {
+		return nil, err
+	}
+	lf, err := elf.NewFile(bytes.NewReader(loaderELF))
+	if err != nil {
+		return nil, fmt.Errorf("linker: loader: not an ELF file: %w", err)
+	}
+	if err := checkS390(lf, "loader"); err != nil {
+		return nil, err
+	}
+	for _, p := range lf.Progs {
+		if p.Type == elf.PT_LOAD && p.Vaddr < 0x10000 {
+			return nil, fmt.Errorf("linker: loader: segment at %#x is below 0x10000 (the nil guard)", p.Vaddr)
+		}
+	}
+	if len(argvEnv) < 2 || argvEnv[len(argvEnv)-1] != 0 {
+		return nil, errors.New("linker: argv/env block not NUL-terminated")
+	}
+	var segs []Segment
+	var end uint64
+	for _, p := range mf.Progs {
+		if p.Type != elf.PT_LOAD {
+			continue
+		}
+		segs = append(segs, Segment{Addr: p.Paddr, FileSize: p.Filesz, MemSize: p.Memsz, Flags: p.Flags})
+		end = max(end, p.Paddr+p.Memsz)
+	}
+	payloadAddr := alignUp(end, metal.PayloadAlign)
+	syms := symbolTable(mf, lf)
+
+	// payload: header | pad | loader ELF (64 KiB aligned) | argv/env | symbols
+	loaderOff := uint64(metal.PayloadAlign)
+	argsOff := loaderOff + uint64(len(loaderELF))
+	symsOff := alignUp(argsOff+uint64(len(argvEnv)), 8)
+	total := symsOff + uint64(len(syms))
+	payload := make([]byte, total)
+	copy(payload, metal.PayloadMagic)
+	be := binary.BigEndian
+	for i, v := range []uint64{total, loaderOff, uint64(len(loaderELF)), argsOff, uint64(len(argvEnv)), symsOff, uint64(len(syms))} {
+		be.PutUint64(payload[8+8*i:], v)
+	}
+	copy(payload[loaderOff:], loaderELF)
+	copy(payload[argsOff:], argvEnv)
+	copy(payload[symsOff:], syms)
+	segs = append(segs, Segment{Addr: payloadAddr, FileSize: total, MemSize: total, Flags: elf.PF_R})
+	if err := CheckMap(mf.Entry, segs); err != nil {
+		return nil, err
+	}
+
+	out := append([]byte{}, metalELF...)
+	fileOff := alignUp(uint64(len(out)), metal.PayloadAlign)
+	out = append(out, make([]byte, fileOff-uint64(len(out)))...)
+	out = append(out, payload...)
+	out = append(out, make([]byte, alignUp(uint64(len(out)), 8)-uint64(len(out)))...)
+
+	// new program header table: metal's (minus PT_PHDR, which no longer describes it) + payload
+	phoff := be.Uint64(metalELF[32:])
+	phentsize := uint64(be.Uint16(metalELF[54:]))
+	phnum := uint64(be.Uint16(metalELF[56:]))
+	newPhoff := uint64(len(out))
+	n := 0
+	for i := uint64(0); i < phnum; i++ {
+		ph := metalELF[phoff+i*phentsize : phoff+(i+1)*phentsize]
+		if elf.ProgType(be.Uint32(ph)) == elf.PT_PHDR {
+			continue
+		}
+		out = append(out, ph...)
+		n++
+	}
+	ph := make([]byte, 56)
+	be.PutUint32(ph[0:], uint32(elf.PT_LOAD))
+	be.PutUint32(ph[4:], uint32(elf.PF_R))
+	be.PutUint64(ph[8:], fileOff)
+	be.PutUint64(ph[16:], payloadAddr)
+	be.PutUint64(ph[24:], payloadAddr)
+	be.PutUint64(ph[32:], total)
+	be.PutUint64(ph[40:], total)
+	be.PutUint64(ph[48:], metal.PayloadAlign)
+	out = append(out, ph...)
+	n++
+	be.PutUint64(out[32:], newPhoff)
+	be.PutUint16(out[56:], uint16(n))
+	return out, nil
+}
+
+func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
+
+// symbolTable builds the crash-dump symbol table of docs/image.md from the function symbols
+// of both ELFs (absent symbol tables give an empty table).
+func symbolTable(files ...*elf.File) []byte {
+	type sym struct {
+		addr uint64
+		name string
+	}
+	var all []sym
+	for _, f := range files {
+		ss, err := f.Symbols()
+		if err != nil {
+			continue
+		}
+		for _, s := range ss {
+			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value != 0 {
+				all = append(all, sym{s.Value, s.Name})
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].addr < all[j].addr })
+	var b, names []byte
+	b = binary.BigEndian.AppendUint64(b, uint64(len(all)))
+	for _, s := range all {
+		b = binary.BigEndian.AppendUint64(b, s.addr)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s.name)))
+		names = append(names, s.name...)
+	}
+	return append(b, names...)
+}

@@ -1,0 +1,111 @@
+package metal
+
+// The platform files of docs/abi.md, rendered from facts metal gathered at boot. Pure Go.
+
+const (
+	fileNone = iota
+	fileMeminfo
+	fileIPLType
+	fileIPLDevice
+	fileIPLLoadparm
+	fileUUID
+)
+
+// filePaths maps absolute paths to file ids.
+var filePaths = [...]struct {
+	path string
+	id   uint8
+}{
+	{"/proc/meminfo", fileMeminfo},
+	{"/sys/firmware/ipl/ipl_type", fileIPLType},
+	{"/sys/firmware/ipl/device", fileIPLDevice},
+	{"/sys/firmware/ipl/loadparm", fileIPLLoadparm},
+	{"/sys/hypervisor/uuid", fileUUID},
+}
+
+// lookupFile returns the id of path (given as bytes, without the NUL), or fileNone.
+func lookupFile(path []byte) uint8 {
+	for _, f := range filePaths {
+		if string(path) == f.path {
+			return f.id
+		}
+	}
+	return fileNone
+}
+
+// platformFacts is what the files report. The zero value describes a machine with no IPL
+// information and no UUID.
+type platformFacts struct {
+	memTotal, memFree uint64 // bytes
+	iplValid          bool   // diag 308 subcode 6 returned a CCW IPL block
+	ssid              uint8
+	devno             uint16
+	loadparm          [8]byte // ASCII, space padded
+	uuid              [16]byte
+}
+
+// renderFile writes the content of file id into b and returns its length.
+func renderFile(id uint8, f *platformFacts, b []byte) int {
+	n := 0
+	switch id {
+	case fileMeminfo:
+		n = putStr(b, n, "MemTotal:       ")
+		n = putDecPad(b, n, f.memTotal>>10, 8)
+		n = putStr(b, n, " kB\nMemFree:        ")
+		n = putDecPad(b, n, f.memFree>>10, 8)
+		n = putStr(b, n, " kB\nMemAvailable:   ")
+		n = putDecPad(b, n, f.memFree>>10, 8)
+		n = putStr(b, n, " kB\n")
+	case fileIPLType:
+		if f.iplValid {
+			n = putStr(b, n, "ccw\n")
+		} else {
+			n = putStr(b, n, "unknown\n")
+		}
+	case fileIPLDevice:
+		if f.iplValid {
+			n = putStr(b, n, "0.")
+			n = putHexRaw(b, n, uint64(f.ssid), 1)
+			n = putStr(b, n, ".")
+			n = putHexRaw(b, n, uint64(f.devno), 4)
+		}
+		n = putStr(b, n, "\n")
+	case fileIPLLoadparm:
+		end := len(f.loadparm)
+		for end > 0 && (f.loadparm[end-1] == ' ' || f.loadparm[end-1] == 0) {
+			end--
+		}
+		n += copy(b[n:], f.loadparm[:end])
+		n = putStr(b, n, "\n")
+	case fileUUID:
+		for i, c := range f.uuid {
+			if i == 4 || i == 6 || i == 8 || i == 10 {
+				b[n] = '-'
+				n++
+			}
+			n = putHexRaw(b, n, uint64(c), 2)
+		}
+		n = putStr(b, n, "\n")
+	}
+	return n
+}
+
+// ebcdicToASCII converts the characters a loadparm may hold (A-Z, 0-9, '.', ' '), PoP
+// appendix / CP037; anything else becomes '?'.
+func ebcdicToASCII(c byte) byte {
+	switch {
+	case c >= 0xc1 && c <= 0xc9:
+		return 'A' + c - 0xc1
+	case c >= 0xd1 && c <= 0xd9:
+		return 'J' + c - 0xd1
+	case c >= 0xe2 && c <= 0xe9:
+		return 'S' + c - 0xe2
+	case c >= 0xf0 && c <= 0xf9:
+		return '0' + c - 0xf0
+	case c == 0x40 || c == 0:
+		return ' '
+	case c == 0x4b:
+		return '.'
+	}
+	return '?'
+}

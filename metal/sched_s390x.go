@@ -1,0 +1,302 @@
+package metal
+
+import (
+	"unsafe"
+
+	"netipl/metal/internal/phys"
+)
+
+// Threads and scheduling: round-robin over a fixed tcb array, time-sliced by the clock
+// comparator, an enabled wait when nothing is runnable. The kernel runs each interruption to
+// completion with interrupts masked, so check-then-block needs no locks.
+
+const (
+	quantumTOD     = todPerSecond / 100   // 10 ms time slice (the runtime's forcePreemptNS)
+	sleepFloorTOD  = todPerSecond / 10000 // 100 µs minimum sleep: damps sysmon's 20 µs polling
+)
+
+var (
+	threads     [maxThreads]tcb
+	idleTCB     tcb
+	curTCB      uintptr // address of the tcb the trap stubs save into (entry_s390x.s)
+	curIdx      int     // index of the current thread in threads, -1 when idle
+	nextTid     int32
+	liveThreads int
+	rotate      bool   // give the CPU to the next runnable thread at the next dispatch
+	sliceStart  uint64 // TOD when the current thread was switched in
+	bootTOD     uint64
+	switches    uint64
+)
+
+func current() *tcb { return &threads[curIdx] }
+
+func tcbAddr(t *tcb) uintptr { return uintptr(unsafe.Pointer(t)) }
+
+// newThread returns a free tcb with a fresh tid, or nil.
+func newThread() *tcb {
+	for i := range threads {
+		t := &threads[i]
+		if t.state == threadFree {
+			*t = tcb{}
+			nextTid++
+			t.tid = nextTid
+			t.state = threadRunnable
+			t.altFlags = ssDisable
+			liveThreads++
+			return t
+		}
+	}
+	return nil
+}
+
+// block parks t until woken or until deadline (TOD, 0 = none); on a timeout the syscall
+// returns timeoutResult.
+func block(t *tcb, kind uint8, deadline uint64, timeoutResult int64) int64 {
+	t.state = threadBlocked
+	t.waitKind = kind
+	t.deadline = deadline
+	t.gprs[2] = uint64(timeoutResult)
+	return resultNone
+}
+
+// wake makes a blocked thread runnable with syscall result r.
+func wake(t *tcb, r int64) {
+	t.state = threadRunnable
+	t.waitKind = waitNone
+	t.deadline = 0
+	t.gprs[2] = uint64(r)
+}
+
+func deadlineAfter(ns uint64) uint64 {
+	d := nsToTOD(ns)
+	if d < sleepFloorTOD {
+		d = sleepFloorTOD
+	}
+	return stckf() + d
+}
+
+// expire wakes every thread whose deadline has passed and returns the earliest deadline left.
+func expire(now uint64) uint64 {
+	next := uint64(0)
+	for i := range threads {
+		t := &threads[i]
+		if t.state != threadBlocked || t.deadline == 0 {
+			continue
+		}
+		if t.deadline <= now {
+			t.state = threadRunnable
+			t.waitKind = waitNone
+			t.deadline = 0
+			continue
+		}
+		if next == 0 || t.deadline < next {
+			next = t.deadline
+		}
+	}
+	return next
+}
+
+// pick chooses the next thread: the current one unless it blocked or must rotate.
+func pick() int {
+	if curIdx >= 0 && !rotate && threads[curIdx].state == threadRunnable {
+		return curIdx
+	}
+	start := curIdx + 1
+	for k := 0; k < maxThreads; k++ {
+		i := (start + k) % maxThreads
+		if threads[i].state == threadRunnable {
+			return i
+		}
+	}
+	return -1
+}
+
+func othersRunnable(i int) bool {
+	for k := range threads {
+		if k != i && threads[k].state == threadRunnable {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch runs the next thread or idles. It is the tail of every handler; never returns.
+func dispatch() {
+	for {
+		now := stckf()
+		next := expire(now)
+		i := pick()
+		rotate = false
+		if i < 0 {
+			if next == 0 {
+				deadlock()
+			}
+			setClockComparator(next)
+			curIdx = -1
+			curTCB = tcbAddr(&idleTCB)
+			idleWait()
+		}
+		t := &threads[i]
+		if i != curIdx {
+			switches++
+			sliceStart = now
+		}
+		curIdx = i
+		curTCB = tcbAddr(t)
+		if !deliverSignals(t) {
+			continue // the thread was killed or exited
+		}
+		ckc := next
+		if othersRunnable(i) {
+			end := sliceStart + quantumTOD
+			if end <= now {
+				end = now + quantumTOD
+			}
+			if ckc == 0 || end < ckc {
+				ckc = end
+			}
+		}
+		if ckc == 0 {
+			ckc = ^uint64(0)
+		}
+		setClockComparator(ckc)
+		resume()
+	}
+}
+
+// deadlock stops the machine when every thread waits with no deadline and nothing (no device)
+// can wake any of them.
+func deadlock() {
+	kline("metal: every loader thread is blocked with no timeout and no device can wake one; stopping")
+	dumpThreads()
+	disabledWait(waitDeadlock)
+}
+
+// extTrap handles external interruptions: the clock comparator ends a time slice or a sleep.
+func extTrap() {
+	if curIdx >= 0 {
+		if phys.Load16(lcExtCode) == extClockComparator && stckf() >= sliceStart+quantumTOD {
+			rotate = true
+		}
+	}
+	dispatch()
+}
+
+// ioTrap handles I/O interruptions (none are enabled yet: CR6 = 0; the NIC adds them).
+func ioTrap() { dispatch() }
+
+func sysCloneThread(parent *tcb, flags, stack uint64) int64 {
+	const cloneVM, cloneThread = 0x100, 0x10000
+	if flags&(cloneVM|cloneThread) != cloneVM|cloneThread {
+		return -eNOSYS // processes (fork) are not supported
+	}
+	c := newThread()
+	if c == nil {
+		return -eAGAIN
+	}
+	tid := c.tid
+	c.gprs = parent.gprs
+	c.psw = parent.psw
+	c.vrs = parent.vrs
+	c.fpc = parent.fpc
+	c.sigmask = parent.sigmask
+	c.tid = tid
+	c.gprs[2] = 0
+	if stack != 0 {
+		c.gprs[15] = stack
+	}
+	return int64(tid)
+}
+
+func exitThread(t *tcb, code uint64) {
+	t.state = threadFree
+	liveThreads--
+	if liveThreads == 0 {
+		exitGroup(int64(int32(code)))
+	}
+}
+
+// exitGroup ends the machine: status 0 stops the CPU (QEMU exits 0); any other status is
+// printed, then a disabled wait makes QEMU report a guest panic (rc 1 with
+// -action panic=exit-failure).
+func exitGroup(code int64) {
+	if code == 0 {
+		kflush()
+		sigpStopSelf()
+	}
+	kprint("metal: exit status ")
+	kprintDec(uint64(code & 0xff))
+	kline("")
+	disabledWait(waitExitFailure | uint64(code&0xff))
+}
+
+func sysNanosleepRel(t *tcb, req uint64) int64 {
+	sec, ok1 := readU64(req)
+	nsec, ok2 := readU64(req + 8)
+	if !ok1 || !ok2 {
+		return -eFAULT
+	}
+	ns, ok := timespecToNs(int64(sec), int64(nsec))
+	if !ok {
+		return -eINVAL
+	}
+	return block(t, waitSleep, deadlineAfter(ns), 0)
+}
+
+// Futex operations (include/uapi/linux/futex.h); only private, process-local futexes exist here.
+const (
+	futexWait       = 0
+	futexWake       = 1
+	futexWaitBitset = 9
+	futexWakeBitset = 10
+	futexCmdMask    = 0x7f // strips FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+)
+
+func sysFutexOp(t *tcb, addr, op, val, ts uint64) int64 {
+	switch op & futexCmdMask {
+	case futexWait, futexWaitBitset:
+		v, ok := readU32(addr)
+		if !ok {
+			return -eFAULT
+		}
+		if v != uint32(val) {
+			return -eAGAIN
+		}
+		deadline := uint64(0)
+		if ts != 0 {
+			sec, ok1 := readU64(ts)
+			nsec, ok2 := readU64(ts + 8)
+			if !ok1 || !ok2 {
+				return -eFAULT
+			}
+			ns, ok := timespecToNs(int64(sec), int64(nsec))
+			if !ok {
+				return -eINVAL
+			}
+			if op&futexCmdMask == futexWaitBitset { // absolute CLOCK_MONOTONIC
+				now := todToNs(stckf() - bootTOD)
+				if ns <= now {
+					return -eTIMEDOUT
+				}
+				ns -= now
+			}
+			deadline = deadlineAfter(ns)
+		}
+		t.waitAddr = addr
+		return block(t, waitFutex, deadline, -eTIMEDOUT)
+	case futexWake, futexWakeBitset:
+		n := int64(0)
+		for i := range threads {
+			w := &threads[i]
+			if n >= int64(int32(val)) {
+				break
+			}
+			if w.state == threadBlocked && w.waitKind == waitFutex && w.waitAddr == addr {
+				wake(w, 0)
+				n++
+			}
+		}
+		return n
+	}
+	return -eNOSYS
+}
