@@ -52,10 +52,10 @@ type epollReg struct {
 }
 
 var (
-	fds      [maxFDs]fdesc
-	epregs   [maxEpollReg]epollReg
-	facts    platformFacts
-	fileBuf  [512]byte
+	fds     [maxFDs]fdesc
+	epregs  [maxEpollReg]epollReg
+	facts   platformFacts
+	fileBuf [512]byte
 )
 
 func fdInit() {

@@ -7,12 +7,12 @@ import "netipl/metal/internal/phys"
 // kernel is later loaded into) stays free as long as possible. It is pure Go over a caller-supplied
 // bitmap: no allocation, host-tested.
 type frames struct {
-	base   uintptr  // address of the bitmap: one bit per frame, 1 = free (a uintptr, so no write barriers)
-	words  uintptr  // length of the bitmap in uint64s
-	n      uint64   // frames covered by bits
-	free   uint64   // count of free frames
-	cursor uint64   // every frame at index >= cursor is in use; searches start below it
-	low    uint64   // lowest free count ever seen (watermark)
+	base   uintptr // address of the bitmap: one bit per frame, 1 = free (a uintptr, so no write barriers)
+	words  uintptr // length of the bitmap in uint64s
+	n      uint64  // frames covered by bits
+	free   uint64  // count of free frames
+	cursor uint64  // every frame at index >= cursor is in use; searches start below it
+	low    uint64  // lowest free count ever seen (watermark)
 }
 
 // init covers n frames, all in use; addFree then releases ranges.

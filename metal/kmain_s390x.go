@@ -158,12 +158,12 @@ func loadLoader() {
 
 // Auxiliary vector tags (include/uapi/linux/auxvec.h).
 const (
-	atNull   = 0
-	atPagesz = 6
-	atHwcap  = 16
-	atSecure = 23
-	atRandom = 25
-	atExecfn = 31
+	atNull    = 0
+	atPagesz  = 6
+	atHwcap   = 16
+	atSecure  = 23
+	atRandom  = 25
+	atExecfn  = 31
 	hwcapS390 = 0x2b3f // esan3 zarch stfle msa ldisp eimm dfp etf3eh highgprs vxrs ... (qemu-s390x's value)
 )
 

@@ -38,15 +38,15 @@ func pageUp(a uint64) uint64   { return (a + pageSize - 1) &^ (pageSize - 1) }
 // Codes of disabled waits: the PSW address of the final stop says why metal stopped
 // (visible with QEMU's "info registers" or -d int). None ends in 0xfff (that would be a clean quiesce).
 const (
-	waitKmainReturned    = 0x0dead001
-	waitKernelBug        = 0x0dead002
-	waitHandlerReturned  = 0x0dead003
-	waitIdleResumed      = 0x0dead004
-	waitRecursiveTrap    = 0x0dead005
-	waitExitFailure      = 0x0e000000 // | exit status
-	waitBadPayload       = 0x0dead006
-	waitTooLittleRAM     = 0x0dead007
-	waitDeadlock         = 0x0dead008
-	waitHalt             = 0x0dead009
-	waitFatalSignal      = 0x0dead00a
+	waitKmainReturned   = 0x0dead001
+	waitKernelBug       = 0x0dead002
+	waitHandlerReturned = 0x0dead003
+	waitIdleResumed     = 0x0dead004
+	waitRecursiveTrap   = 0x0dead005
+	waitExitFailure     = 0x0e000000 // | exit status
+	waitBadPayload      = 0x0dead006
+	waitTooLittleRAM    = 0x0dead007
+	waitDeadlock        = 0x0dead008
+	waitHalt            = 0x0dead009
+	waitFatalSignal     = 0x0dead00a
 )

@@ -4,17 +4,17 @@ import "encoding/binary"
 
 // The payload PT_LOAD appended by the linker (docs/image.md). All fields big-endian u64.
 const (
-	PayloadMagic    = "NETIPL\x00\x01"
-	payloadHdrSize  = 64
-	phMagic         = 0
-	phTotal         = 8
-	phLoaderOff     = 16
-	phLoaderSize    = 24
-	phArgsOff       = 32
-	phArgsSize      = 40
-	phSymsOff       = 48 // symbol table (docs/image.md), 0 when absent
-	phSymsSize      = 56
-	PayloadHdrSize  = payloadHdrSize
+	PayloadMagic   = "NETIPL\x00\x01"
+	payloadHdrSize = 64
+	phMagic        = 0
+	phTotal        = 8
+	phLoaderOff    = 16
+	phLoaderSize   = 24
+	phArgsOff      = 32
+	phArgsSize     = 40
+	phSymsOff      = 48 // symbol table (docs/image.md), 0 when absent
+	phSymsSize     = 56
+	PayloadHdrSize = payloadHdrSize
 )
 
 // payloadHeader is the decoded header; the zero value means "no payload".

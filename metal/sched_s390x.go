@@ -11,8 +11,8 @@ import (
 // completion with interrupts masked, so check-then-block needs no locks.
 
 const (
-	quantumTOD     = todPerSecond / 100   // 10 ms time slice (the runtime's forcePreemptNS)
-	sleepFloorTOD  = todPerSecond / 10000 // 100 µs minimum sleep: damps sysmon's 20 µs polling
+	quantumTOD    = todPerSecond / 100   // 10 ms time slice (the runtime's forcePreemptNS)
+	sleepFloorTOD = todPerSecond / 10000 // 100 µs minimum sleep: damps sysmon's 20 µs polling
 )
 
 var (

@@ -18,8 +18,8 @@ const (
 	sccbRespNormal   = 0x0020
 	sccbRespReadDone = 0x0010
 
-	evTypeASCII = 0x1a       // ASCII console data
-	evMaskASCII = 0x40       // 0x80000000 >> (0x1a-1)
+	evTypeASCII = 0x1a      // ASCII console data
+	evMaskASCII = 0x40      // 0x80000000 >> (0x1a-1)
 	sccbMaxData = 4096 - 16 // SCCB header 8 + event header 6, rounded
 )
 
@@ -54,10 +54,10 @@ func sclpCall(cmd uint32, length uint16) (resp uint16) {
 func sclpEnableConsole() {
 	s := sccbAddr()
 	phys.Zero(s, 32)
-	phys.Store16(s+8, 0)              // reserved
-	phys.Store16(s+10, 4)             // mask length
-	phys.Store32(s+12, 0)             // cp receive mask
-	phys.Store32(s+16, evMaskASCII)   // cp send mask
+	phys.Store16(s+8, 0)            // reserved
+	phys.Store16(s+10, 4)           // mask length
+	phys.Store32(s+12, 0)           // cp receive mask
+	phys.Store32(s+16, evMaskASCII) // cp send mask
 	sclpCall(sclpWriteEventMask, 28)
 }
 

@@ -3,10 +3,10 @@ package metal
 // The s390x rt_sigframe metal builds, as Linux arch/s390/kernel/signal.c lays it out and the Go
 // runtime reads it (runtime/defs_linux_s390x.go, signal_linux_s390x.go). Offsets from the frame.
 const (
-	sfCalleeSave = 160                // register save area; backchain at +0
-	sfSVCInsn    = 160                // u16 "svc 173" (rt_sigreturn); R14 points here
-	sfInfo       = 168                // siginfo (128 bytes)
-	sfUcontext   = sfInfo + 128       // 296: ucontext
+	sfCalleeSave = 160                 // register save area; backchain at +0
+	sfSVCInsn    = 160                 // u16 "svc 173" (rt_sigreturn); R14 points here
+	sfInfo       = 168                 // siginfo (128 bytes)
+	sfUcontext   = sfInfo + 128        // 296: ucontext
 	sfSize       = sfUcontext + ucSize // 688
 
 	siSigno = 0
@@ -14,19 +14,19 @@ const (
 	siCode  = 8
 	siAddr  = 16
 
-	ucFlags    = 0
-	ucLink     = 8
-	ucStackSP  = 16
-	ucStackFl  = 24
-	ucStackSz  = 32
-	ucPSWMask  = 40
-	ucPSWAddr  = 48
-	ucGregs    = 56
-	ucAregs    = 184
-	ucFPC      = 248
-	ucFPRegs   = 256
-	ucSigmask  = 384
-	ucSize     = 392
+	ucFlags   = 0
+	ucLink    = 8
+	ucStackSP = 16
+	ucStackFl = 24
+	ucStackSz = 32
+	ucPSWMask = 40
+	ucPSWAddr = 48
+	ucGregs   = 56
+	ucAregs   = 184
+	ucFPC     = 248
+	ucFPRegs  = 256
+	ucSigmask = 384
+	ucSize    = 392
 
 	svcRtSigreturn = 0x0aad // svc 173
 )

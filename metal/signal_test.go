@@ -30,10 +30,10 @@ func TestSignalFrameLayout(t *testing.T) {
 
 func TestSignalFramePlacement(t *testing.T) {
 	tests := []struct {
-		name                 string
-		sp, altSP, altSize   uint64
-		onstack              bool
-		want                 uint64
+		name               string
+		sp, altSP, altSize uint64
+		onstack            bool
+		want               uint64
 	}{
 		{"thread stack", 0x10000, 0x80000, 0x8000, false, (0x10000 - sfSize) &^ 7},
 		{"alt stack", 0x10000, 0x80000, 0x8000, true, (0x88000 - sfSize) &^ 7},

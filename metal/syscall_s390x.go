@@ -4,55 +4,56 @@ import "netipl/metal/internal/phys"
 
 // System-call numbers of linux/s390x (arch/s390/kernel/syscalls/syscall.tbl).
 const (
-	sysExit            = 1
-	sysRead            = 3
-	sysWrite           = 4
-	sysOpen            = 5
-	sysClose           = 6
-	sysLseek           = 19
-	sysGetpid          = 20
-	sysKill            = 37
-	sysIoctl           = 54
-	sysFcntl           = 55
-	sysGetppid         = 64
-	sysReboot          = 88
-	sysMmap            = 90
-	sysMunmap          = 91
-	sysFstat           = 108
-	sysClone           = 120
-	sysUname           = 122
-	sysMprotect        = 125
-	sysReadv           = 145
-	sysWritev          = 146
-	sysSchedYield      = 158
-	sysNanosleep       = 162
-	sysPrctl           = 172
-	sysRtSigreturn     = 173
-	sysRtSigaction     = 174
-	sysRtSigprocmask   = 175
-	sysPread64         = 180
-	sysSigaltstack     = 186
-	sysGetuid          = 199
-	sysGetgid          = 200
-	sysGeteuid         = 201
-	sysGetegid         = 202
-	sysMadvise         = 219
-	sysGettid          = 236
-	sysFutex           = 238
+	sysExit             = 1
+	sysRead             = 3
+	sysWrite            = 4
+	sysOpen             = 5
+	sysClose            = 6
+	sysLseek            = 19
+	sysGetpid           = 20
+	sysKill             = 37
+	sysIoctl            = 54
+	sysFcntl            = 55
+	sysGetppid          = 64
+	sysReboot           = 88
+	sysMmap             = 90
+	sysMunmap           = 91
+	sysFstat            = 108
+	sysClone            = 120
+	sysUname            = 122
+	sysMprotect         = 125
+	sysReadv            = 145
+	sysWritev           = 146
+	sysSchedYield       = 158
+	sysNanosleep        = 162
+	sysPrctl            = 172
+	sysRtSigreturn      = 173
+	sysRtSigaction      = 174
+	sysRtSigprocmask    = 175
+	sysPread64          = 180
+	sysSigaltstack      = 186
+	sysGetuid           = 199
+	sysGetgid           = 200
+	sysGeteuid          = 201
+	sysGetegid          = 202
+	sysMadvise          = 219
+	sysGettid           = 236
+	sysFutex            = 238
 	sysSchedGetaffinity = 240
-	sysTgkill          = 241
-	sysExitGroup       = 248
-	sysEpollCtl        = 250
-	sysEpollWait       = 251
-	sysClockGettime    = 260
-	sysClockGetres     = 261
-	sysKexecLoad       = 277
-	sysOpenat          = 288
-	sysNewfstatat      = 293
-	sysEpollPwait      = 312
-	sysEventfd2        = 323
-	sysEpollCreate1    = 327
-	sysGetrandom       = 349
+	sysTgkill           = 241
+	sysExitGroup        = 248
+	sysEpollCtl         = 250
+	sysEpollWait        = 251
+	sysClockGettime     = 260
+	sysClockGetres      = 261
+	sysKexecLoad        = 277
+	sysOpenat           = 288
+	sysNewfstatat       = 293
+	sysEpollPwait       = 312
+	sysEventfd2         = 323
+	sysEpollCreate1     = 327
+	sysPrlimit64        = 334
+	sysGetrandom        = 349
 )
 
 // resultNone tells svcTrap not to store a result: the call blocked (the waker stores it) or
@@ -192,6 +193,8 @@ func syscall(t *tcb, nr, a1, a2, a3, a4, a5, a6 uint64) int64 {
 		return sysRebootCmd(a1, a2, a3)
 	case sysKexecLoad:
 		return -eNOSYS // the boot issue implements it
+	case sysPrlimit64:
+		return -eNOSYS // the syscall package ignores it; Linux semantics (RLIMIT_NOFILE raise) are not needed
 	}
 	if nr < 512 && unknownLogged[nr/64]&(1<<(nr%64)) == 0 {
 		unknownLogged[nr/64] |= 1 << (nr % 64)
@@ -218,9 +221,9 @@ func sysUnameBuf(buf uint64) int64 {
 
 // Linux reboot(2) magic and commands (include/uapi/linux/reboot.h).
 const (
-	rebootMagic1  = 0xfee1dead
-	rebootMagic2  = 672274793
-	rebootHalt    = 0xcdef0123
+	rebootMagic1   = 0xfee1dead
+	rebootMagic2   = 672274793
+	rebootHalt     = 0xcdef0123
 	rebootPowerOff = 0x4321fedc
 )
 

@@ -17,15 +17,15 @@ type tcb struct {
 	waitBuf  uint64 // epoll_pwait: user address of the events array
 	waitN    uint64 // epoll_pwait: maxevents
 
-	sigmask    uint64 // blocked signals (bit sig-1)
-	pending    uint64 // pending signals (bit sig-1)
-	altSP      uint64 // sigaltstack
-	altSize    uint64
-	altFlags   uint32
-	segvAddr   uint64 // si_addr of a pending synchronous signal
-	segvCode   int32  // si_code of a pending synchronous signal
-	inHandler  bool   // a signal frame is live (vrsSig holds the interrupted vector registers)
-	vrsSig     [64]uint64
+	sigmask   uint64 // blocked signals (bit sig-1)
+	pending   uint64 // pending signals (bit sig-1)
+	altSP     uint64 // sigaltstack
+	altSize   uint64
+	altFlags  uint32
+	segvAddr  uint64 // si_addr of a pending synchronous signal
+	segvCode  int32  // si_code of a pending synchronous signal
+	inHandler bool   // a signal frame is live (vrsSig holds the interrupted vector registers)
+	vrsSig    [64]uint64
 }
 
 // Thread states.
