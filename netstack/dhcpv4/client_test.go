@@ -1,0 +1,212 @@
+package dhcpv4
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	dhcp "github.com/insomniacslk/dhcp/dhcpv4"
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
+)
+
+// checkIdentity asserts the options every DISCOVER and REQUEST must carry.
+func checkIdentity(t *testing.T, m *dhcp.DHCPv4, uuid []byte) {
+	t.Helper()
+	var prl []int
+	for _, c := range m.ParameterRequestList() {
+		prl = append(prl, int(c.Code()))
+	}
+	if got := fmt.Sprint(prl); got != "[1 3 6 12 15 28 43 54 66 67 209 210 211]" {
+		t.Errorf("%s option 55 = %s", m.MessageType(), got)
+	}
+	for _, tt := range []struct {
+		code dhcp.OptionCode
+		want []byte
+	}{
+		{dhcp.OptionClientSystemArchitectureType, []byte{0x00, 0x1f}},
+		{dhcp.OptionClientNetworkInterfaceIdentifier, []byte{1, 3, 16}},
+		{dhcp.OptionClassIdentifier, []byte("PXEClient:Arch:00031:UNDI:003016")},
+		{dhcp.OptionUserClassInformation, []byte("netipl")},
+	} {
+		if got := m.Options.Get(tt.code); !bytes.Equal(got, tt.want) {
+			t.Errorf("%s option %d = %q, want %q", m.MessageType(), tt.code.Code(), got, tt.want)
+		}
+	}
+	got97 := m.Options.Get(dhcp.OptionClientMachineIdentifier)
+	if uuid == nil && got97 != nil || uuid != nil && !bytes.Equal(got97, append([]byte{0}, uuid...)) {
+		t.Errorf("%s option 97 = % x, want type 0 + % x", m.MessageType(), got97, uuid)
+	}
+	if !bytes.Equal(m.ClientHWAddr, clientMAC) || !m.IsBroadcast() {
+		t.Errorf("%s chaddr %v broadcast %v, want %v and the broadcast flag", m.MessageType(), m.ClientHWAddr, m.IsBroadcast(), clientMAC)
+	}
+}
+
+func TestAcquireOverGVisor(t *testing.T) {
+	uuid := []byte("0123456789abcdef")
+	lab := &labServer{
+		offer: func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			// Two servers answer; the second carries a boot file and must win.
+			return []*dhcp.DHCPv4{
+				replyTo(req, dhcp.MessageTypeOffer, "10.0.2.9"),
+				replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2", dhcp.WithOption(dhcp.OptBootFileName("s390x/kernel.img"))),
+			}
+		},
+		answer: func(req *dhcp.DHCPv4) *dhcp.DHCPv4 {
+			if !req.ServerIdentifier().Equal(mustAddr("10.0.2.2").AsSlice()) {
+				return nil
+			}
+			return replyTo(req, dhcp.MessageTypeAck, "10.0.2.2",
+				dhcp.WithOption(dhcp.OptBootFileName("s390x/kernel.img")),
+				dhcp.WithOption(dhcp.OptTFTPServerName("10.0.2.4")),
+				dhcp.WithGeneric(dhcp.OptionPXELinuxConfigFile, []byte("pxelinux.cfg/s390x")),
+				dhcp.WithGeneric(dhcp.OptionPXELinuxPathPrefix, []byte("/srv/tftp/")),
+				dhcp.WithGeneric(dhcp.OptionPXELinuxRebootTime, []byte{0, 0, 0, 30}))
+		},
+	}
+	conn := startLab(t, lab)
+	var events []string
+	c := &Client{Conn: conn, HWAddr: clientMAC, UUID: uuid, OfferWait: 50 * time.Millisecond,
+		Progress: func(e Event) { events = append(events, fmt.Sprintf("%s %v", e.Type, e.Server)) }}
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		t.Fatalf("Acquire = %v (stats %+v)", err, c.Stats)
+	}
+	want := Lease{Addr: mustPrefix("10.0.2.15/24"), Router: mustAddr("10.0.2.2"), DNS: []netip.Addr{mustAddr("10.0.2.3")},
+		ServerID: mustAddr("10.0.2.2"), NextServer: mustAddr("10.0.2.2"), BootFile: "s390x/kernel.img",
+		TFTPServer: "10.0.2.4", ConfigFile: "pxelinux.cfg/s390x", PathPrefix: "/srv/tftp/", RebootTime: 30, LeaseTime: time.Hour}
+	if got := summary(l); got != summary(&want) {
+		t.Errorf("Acquire lease\n got %s\nwant %s", got, summary(&want))
+	}
+	if got := strings.Join(events, ", "); got != "discover invalid IP, offer 10.0.2.9, offer 10.0.2.2, request 10.0.2.2, ack 10.0.2.2" {
+		t.Errorf("events = %s", got)
+	}
+	bs, err := l.BootServer(context.Background(), nil)
+	if err != nil || bs.Addr != mustAddr("10.0.2.4") || bs.Source != "option 66" {
+		t.Errorf("BootServer = %+v, %v; want 10.0.2.4 from option 66", bs, err)
+	}
+	seen := lab.seen()
+	if len(seen) != 2 {
+		t.Fatalf("lab saw %d messages, want DISCOVER and REQUEST", len(seen))
+	}
+	for _, m := range seen {
+		checkIdentity(t, m, uuid)
+	}
+	if r := seen[1]; !r.RequestedIPAddress().Equal(mustAddr("10.0.2.15").AsSlice()) {
+		t.Errorf("REQUEST option 50 = %v, want 10.0.2.15", r.RequestedIPAddress())
+	}
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func summary(l *Lease) string {
+	return fmt.Sprintf("addr=%v router=%v dns=%v sid=%v next=%v sname=%q file=%q 66=%q 209=%q 210=%q 211=%d lease=%v bootp=%v",
+		l.Addr, l.Router, l.DNS, l.ServerID, l.NextServer, l.ServerName, l.BootFile, l.TFTPServer, l.ConfigFile,
+		l.PathPrefix, l.RebootTime, l.LeaseTime, l.BOOTP)
+}
+
+func TestNakRestartsDiscovery(t *testing.T) {
+	naks := 0
+	lab := &labServer{
+		offer: func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			return []*dhcp.DHCPv4{replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2")}
+		},
+		answer: func(req *dhcp.DHCPv4) *dhcp.DHCPv4 {
+			if naks == 0 {
+				naks++
+				return replyTo(req, dhcp.MessageTypeNak, "10.0.2.2")
+			}
+			return replyTo(req, dhcp.MessageTypeAck, "10.0.2.2")
+		},
+	}
+	conn := startLab(t, lab)
+	var events []string
+	c := &Client{Conn: conn, HWAddr: clientMAC, OfferWait: 10 * time.Millisecond,
+		Progress: func(e Event) { events = append(events, e.Type.String()+e.Text) }}
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		t.Fatalf("Acquire = %v", err)
+	}
+	if l.Addr.Addr() != mustAddr("10.0.2.15") || c.Stats.Naks != 1 {
+		t.Errorf("Acquire = %v, stats %+v; want 10.0.2.15 after one NAK", l.Addr, c.Stats)
+	}
+	if got := strings.Join(events, ","); got != "discover,offer,request,nakaddress in use,discover,offer,request,ack" {
+		t.Errorf("events = %s", got)
+	}
+}
+
+// TestSilentServer steps the manual clock: DISCOVERs are repeated with doubling waits until MaxRounds, and the
+// whole Acquire ends with ErrNoLease.
+func TestSilentServer(t *testing.T) {
+	lab := &labServer{}
+	conn := startLab(t, lab)
+	clock := faketime.NewManualClock()
+	discovers := make(chan int, 16)
+	c := &Client{Conn: conn, HWAddr: clientMAC, Clock: clock, MaxRounds: 4, InitialTimeout: time.Second, MaxTimeout: 4 * time.Second,
+		Progress: func(e Event) {
+			if e.Type == EventDiscover {
+				discovers <- e.Round
+			}
+		}}
+	errc := make(chan error, 1)
+	go func() { _, err := c.Acquire(context.Background()); errc <- err }()
+	var rounds []int
+	for i := 0; i < 4; i++ {
+		rounds = append(rounds, <-discovers)
+		// The Progress callback runs before the timer is armed; wait until the lab sees the DISCOVER, which is
+		// sent after arming, then step past the longest wait.
+		waitSeen(t, lab, i+1)
+		clock.Advance(4 * time.Second)
+	}
+	err := <-errc
+	if !errors.Is(err, ErrNoLease) || err.Error() != "dhcpv4: no DHCP lease after 4 rounds (16s)" {
+		t.Errorf("Acquire = %v, want `dhcpv4: no DHCP lease after 4 rounds (16s)`", err)
+	}
+	if fmt.Sprint(rounds) != "[1 2 3 4]" || c.Stats.Timeouts != 4 {
+		t.Errorf("rounds %v, stats %+v", rounds, c.Stats)
+	}
+	for i, m := range lab.seen() {
+		if m.MessageType() != dhcp.MessageTypeDiscover || m.NumSeconds != []uint16{0, 4, 8, 12}[i] {
+			t.Errorf("message %d: %s secs %d", i, m.MessageType(), m.NumSeconds)
+		}
+	}
+}
+
+// TestTotalBound checks that Total cuts the retries short.
+func TestTotalBound(t *testing.T) {
+	lab := &labServer{}
+	conn := startLab(t, lab)
+	clock := faketime.NewManualClock()
+	c := &Client{Conn: conn, HWAddr: clientMAC, Clock: clock, Total: 2500 * time.Millisecond, MaxRounds: 100}
+	errc := make(chan error, 1)
+	go func() { _, err := c.Acquire(context.Background()); errc <- err }()
+	waitSeen(t, lab, 1)
+	clock.Advance(time.Second) // round 1 ends
+	waitSeen(t, lab, 2)
+	clock.Advance(time.Second) // round 2 waits until min(2 s, Total)
+	clock.Advance(time.Second) // past Total
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrNoLease) || c.Stats.Sent != 2 {
+			t.Errorf("Acquire = %v after %d DISCOVERs, want ErrNoLease after 2 (1 s + 1.5 s)", err, c.Stats.Sent)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Acquire did not stop at Total")
+	}
+}
+
+// waitSeen blocks until the lab has seen n messages (the pipe link delivers synchronously, so this is quick).
+func waitSeen(t *testing.T, lab *labServer, n int) {
+	t.Helper()
+	for i := 0; i < 10000; i++ {
+		if len(lab.seen()) >= n {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	t.Fatalf("lab saw %d messages, want %d", len(lab.seen()), n)
+}
