@@ -1,0 +1,169 @@
+package netstack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// requireNetAdmin skips (or fails under CI=true) when the test cannot create namespaces and taps.
+func requireNetAdmin(t *testing.T) {
+	t.Helper()
+	reason := ""
+	if os.Geteuid() != 0 {
+		reason = "needs root to create a network namespace and a tap device"
+	} else if _, err := exec.LookPath("ip"); err != nil {
+		reason = "needs iproute2 (ip) to configure the namespace"
+	} else if _, err := os.Stat("/dev/net/tun"); err != nil {
+		reason = "needs /dev/net/tun"
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// inNetns runs f on a thread switched into network namespace ns. The thread is thrown away
+// afterwards (the goroutine exits still locked), so no other goroutine ever runs in ns.
+func inNetns(t *testing.T, ns string, f func() error) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		nsf, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer nsf.Close()
+		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- f()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setupTapNetns creates namespace ns with a tap device "nipl0" whose kernel side is 10.0.2.2/24,
+// and returns the tap fd (the "NIC" side a netstack drives) plus a UDP echo socket and a TCP
+// listener opened inside the namespace.
+func setupTapNetns(t *testing.T) (tap *os.File, echo net.PacketConn, tcpL net.Listener) {
+	t.Helper()
+	requireNetAdmin(t)
+	ns := fmt.Sprintf("netipl-test-%d", os.Getpid())
+	ipCmd(t, "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	inNetns(t, ns, func() error {
+		var err error
+		if tap, err = OpenTap("nipl0"); err != nil {
+			return err
+		}
+		if echo, err = net.ListenPacket("udp4", "0.0.0.0:7777"); err != nil {
+			return err
+		}
+		tcpL, err = net.Listen("tcp4", "0.0.0.0:8080")
+		return err
+	})
+	t.Cleanup(func() { echo.Close(); tcpL.Close(); tap.Close() })
+	ipCmd(t, "-n", ns, "addr", "add", "10.0.2.2/24", "dev", "nipl0")
+	ipCmd(t, "-n", ns, "link", "set", "nipl0", "address", "52:55:0a:00:02:02", "up")
+	ipCmd(t, "-n", ns, "link", "set", "lo", "up")
+	return tap, echo, tcpL
+}
+
+// TestUDPOverTapInNetns is the host form of the guest's network path: the Stack over a real tap
+// fd (as metal's /dev/net/tun provides it) exchanges UDP and TCP with the Linux kernel's stack in a
+// private network namespace, resolving the peer by ARP.
+func TestUDPOverTapInNetns(t *testing.T) {
+	tap, echo, tcpL := setupTapNetns(t)
+	go echoUDP(echo)
+	go func() {
+		c, err := tcpL.Accept()
+		if err != nil {
+			return
+		}
+		c.Write([]byte("hello from the kernel\n"))
+		c.Close()
+	}()
+
+	st, err := New(Config{TapFD: int(tap.Fd()), MAC: guestMAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchangeUDP(t, c, 50)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tc, err := st.DialTCP(ctx, netip.MustParseAddrPort("10.0.2.2:8080"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, _ := readFull(tc, buf[:22])
+	if got := string(buf[:n]); got != "hello from the kernel\n" {
+		t.Errorf("TCP read %q", got)
+	}
+	tc.Close()
+
+	s := st.Stats()
+	if s.ARPRequestsSent < 1 || s.ARPRepliesReceived < 1 || s.UDPReceived != 50 || s.TxPackets < 51 || s.RxPackets < 51 {
+		t.Errorf("stats %+v: want ARP resolved, 50 UDP echoes, ≥51 frames each way", s)
+	}
+}
+
+// TestTapByName opens the tap itself (Config.TapName) inside a namespace, as a host run of the
+// loader would.
+func TestTapByName(t *testing.T) {
+	requireNetAdmin(t)
+	ns := fmt.Sprintf("netipl-tapname-%d", os.Getpid())
+	ipCmd(t, "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	var st *Stack
+	inNetns(t, ns, func() error {
+		var err error
+		st, err = New(Config{TapName: "nipl1", MAC: guestMAC})
+		return err
+	})
+	defer st.Close()
+	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", "nipl1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "nipl1") {
+		t.Fatalf("tap nipl1 not present in %s: %v %s", ns, err, out)
+	}
+	st.Close()
+	out, _ = exec.Command("ip", "-n", ns, "-o", "link", "show", "nipl1").CombinedOutput()
+	if strings.Contains(string(out), "nipl1:") {
+		t.Errorf("tap nipl1 still present after Close: %s", out)
+	}
+}
