@@ -1,0 +1,146 @@
+package dhcpv4
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// inNetns runs f on a thread switched into the named network namespace; sockets opened by f stay in it.
+// The thread is never returned to the Go scheduler (the goroutine exits locked, so the runtime discards it).
+func inNetns(t *testing.T, name string, f func() error) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", name, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// TestDnsmasq gets a lease from a real dnsmasq across a veth pair between two network namespaces, checks that
+// dnsmasq recognised the PXE identity (vendor class and user class tags select options), fetches nothing, and
+// releases the lease. Needs root and iproute2.
+func TestDnsmasq(t *testing.T) {
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root for network namespaces")
+	}
+	dnsmasq, err := exec.LookPath("dnsmasq")
+	if err != nil {
+		skipOrFail(t, "dnsmasq not installed: %v", err)
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		skipOrFail(t, "iproute2 not installed: %v", err)
+	}
+	srvNS, cliNS := fmt.Sprintf("netipl-d4s-%d", os.Getpid()), fmt.Sprintf("netipl-d4c-%d", os.Getpid())
+	run(t, "ip", "netns", "add", srvNS)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", srvNS).Run() })
+	run(t, "ip", "netns", "add", cliNS)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", cliNS).Run() })
+	run(t, "ip", "link", "add", "vsrv", "netns", srvNS, "type", "veth", "peer", "name", "vcli", "netns", cliNS)
+	run(t, "ip", "-n", srvNS, "addr", "add", "10.77.0.1/24", "dev", "vsrv")
+	run(t, "ip", "-n", srvNS, "link", "set", "vsrv", "up")
+	run(t, "ip", "-n", cliNS, "link", "set", "vcli", "address", clientMAC.String(), "up")
+
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	cmd := exec.Command("ip", "netns", "exec", srvNS, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
+		"--interface=vsrv", "--bind-interfaces", "--no-ping", "--user=root", "--pid-file=", "--log-dhcp", "--log-facility=-",
+		"--dhcp-leasefile="+filepath.Join(dir, "leases"),
+		"--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
+		"--dhcp-boot=s390x/kernel.img,,10.77.0.1",
+		"--dhcp-vendorclass=set:s390pxe,PXEClient:Arch:00031",
+		"--dhcp-userclass=set:netipl,netipl",
+		"--dhcp-option=tag:s390pxe,209,pxelinux.cfg/s390x",
+		"--dhcp-option=tag:netipl,210,/netipl/",
+		"--dhcp-option=option:dns-server,10.77.0.1")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dnsmasq: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	var conn net.PacketConn
+	err = inNetns(t, cliNS, func() error {
+		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			c.Control(func(fd uintptr) {
+				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
+					return
+				}
+				serr = unix.BindToDevice(int(fd), "vcli")
+			})
+			return serr
+		}}
+		var err error
+		conn, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("client socket in %s: %v", cliNS, err)
+	}
+	defer conn.Close()
+
+	// dnsmasq needs a moment to bind; the client's own retransmission covers it.
+	c := &Client{Conn: conn, HWAddr: clientMAC, UUID: []byte("0123456789abcdef"), InitialTimeout: 500 * time.Millisecond,
+		MaxTimeout: time.Second, Total: 20 * time.Second, OfferWait: 50 * time.Millisecond}
+	l, err := c.Acquire(context.Background())
+	if err != nil {
+		t.Fatalf("Acquire from dnsmasq = %v\ndnsmasq log:\n%s", err, logs.String())
+	}
+	if !l.Addr.Addr().Is4() || l.Addr.Bits() != 24 || l.BootFile != "s390x/kernel.img" || l.ServerID.String() != "10.77.0.1" ||
+		l.ConfigFile != "pxelinux.cfg/s390x" || l.PathPrefix != "/netipl/" || fmt.Sprint(l.DNS) != "[10.77.0.1]" {
+		t.Errorf("lease from dnsmasq: %s\ndnsmasq log:\n%s", summary(l), logs.String())
+	}
+	bs, err := l.BootServer(context.Background(), nil)
+	if err != nil || bs.Addr.String() != "10.77.0.1" {
+		t.Errorf("BootServer = %+v, %v; want 10.77.0.1", bs, err)
+	}
+	// RELEASE goes unicast from the leased address, so the client interface needs it now.
+	run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String(), "dev", "vcli")
+	if err := c.Release(l); err != nil {
+		t.Fatalf("Release = %v", err)
+	}
+	for i := 0; i < 200 && !strings.Contains(logs.String(), "DHCPRELEASE"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "DHCPRELEASE(vsrv) "+l.Addr.Addr().String()) {
+		t.Errorf("dnsmasq did not log the RELEASE of %v:\n%s", l.Addr.Addr(), logs.String())
+	}
+}
