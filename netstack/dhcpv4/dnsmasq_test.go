@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,18 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"netipl/netstack/tftp"
 )
+
+type memFile struct{ buf []byte }
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(m.buf) {
+		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
+	}
+	return copy(m.buf[off:], p), nil
+}
 
 func skipOrFail(t *testing.T, format string, args ...any) {
 	t.Helper()
@@ -55,8 +67,8 @@ func inNetns(t *testing.T, name string, f func() error) error {
 }
 
 // TestDnsmasq gets a lease from a real dnsmasq across a veth pair between two network namespaces, checks that
-// dnsmasq recognised the PXE identity (vendor class and user class tags select options), fetches nothing, and
-// releases the lease. Needs root and iproute2.
+// dnsmasq recognised the PXE identity (vendor class and user class tags select options),
+// fetches the boot file from dnsmasq's TFTP server, and releases the lease. Needs root and iproute2.
 func TestDnsmasq(t *testing.T) {
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "needs root for network namespaces")
@@ -79,6 +91,11 @@ func TestDnsmasq(t *testing.T) {
 	run(t, "ip", "-n", cliNS, "link", "set", "vcli", "address", clientMAC.String(), "up")
 
 	dir := t.TempDir()
+	kernel := bytes.Repeat([]byte("s390x kernel image\n"), 100000)
+	os.MkdirAll(filepath.Join(dir, "s390x"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "s390x", "kernel.img"), kernel, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var logs bytes.Buffer
 	cmd := exec.Command("ip", "netns", "exec", srvNS, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=vsrv", "--bind-interfaces", "--no-ping", "--user=root", "--pid-file=", "--log-dhcp", "--log-facility=-",
@@ -89,7 +106,8 @@ func TestDnsmasq(t *testing.T) {
 		"--dhcp-userclass=set:netipl,netipl",
 		"--dhcp-option=tag:s390pxe,209,pxelinux.cfg/s390x",
 		"--dhcp-option=tag:netipl,210,/netipl/",
-		"--dhcp-option=option:dns-server,10.77.0.1")
+		"--dhcp-option=option:dns-server,10.77.0.1",
+		"--enable-tftp", "--tftp-root="+dir)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dnsmasq: %v", err)
@@ -134,6 +152,21 @@ func TestDnsmasq(t *testing.T) {
 	}
 	// RELEASE goes unicast from the leased address, so the client interface needs it now.
 	run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String(), "dev", "vcli")
+	// Fetch the boot file from dnsmasq's TFTP server with the lease's parameters.
+	tc := &tftp.Client{Listen: func() (net.PacketConn, error) {
+		var pc net.PacketConn
+		err := inNetns(t, cliNS, func() error {
+			var err error
+			pc, err = net.ListenPacket("udp4", l.Addr.Addr().String()+":0")
+			return err
+		})
+		return pc, err
+	}}
+	var img memFile
+	res, err := tc.Get(context.Background(), netip.AddrPortFrom(bs.Addr, 69), l.BootFile, &img)
+	if err != nil || !bytes.Equal(img.buf, kernel) {
+		t.Errorf("tftp Get(%s) from dnsmasq = %+v, %v (%d of %d bytes)", l.BootFile, res, err, len(img.buf), len(kernel))
+	}
 	if err := c.Release(l); err != nil {
 		t.Fatalf("Release = %v", err)
 	}
