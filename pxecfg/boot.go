@@ -12,6 +12,20 @@ import (
 // sees one initrd, their concatenation.
 const InitrdAlign = 4096
 
+// InitrdLayout places initrds of the given sizes one after another as syslinux does: every
+// initrd but the last is zero-padded to a multiple of InitrdAlign. It returns each initrd's
+// offset from the start of the combined image and the combined size (the last one unpadded).
+func InitrdLayout(sizes []int64) (offsets []int64, total int64) {
+	for i, n := range sizes {
+		offsets = append(offsets, total)
+		total += n
+		if i < len(sizes)-1 {
+			total = (total + InitrdAlign - 1) &^ (InitrdAlign - 1)
+		}
+	}
+	return offsets, total
+}
+
 // Source is one file to fetch. URL is where PXELINUX's rules put it; Alt, when not empty, is
 // QEMU's reading of the same name (verbatim from the server root), to try when URL is not found.
 // Name is the name as written.
@@ -67,7 +81,7 @@ const (
 // sysAppend returns the strings SYSAPPEND bits add, in bit order.
 func sysAppend(bits int, f Facts) []string {
 	var out []string
-	if bits&SysAppendIP != 0 && f.IP.IsValid() {
+	if bits&SysAppendIP != 0 && f.IP.Is4() { // syslinux's ip= is IPv4 only
 		zero := func(a netip.Addr) string {
 			if !a.IsValid() {
 				return "0.0.0.0"

@@ -43,16 +43,16 @@
 //     implicit kernel command line; UI module; LABEL name;
 //   - KERNEL or LINUX file (a .c32 module, COM32, COMBOOT: reported, not bootable; BOOT, BSS,
 //     PXE, FDIMAGE, CONFIG: not bootable on s390x); INITRD a,b,c (concatenated, each but the last
-//     padded to [InitrdAlign]); APPEND global (before the first LABEL) or per label, "APPEND -"
+//     padded to [InitrdAlign], see [InitrdLayout]); APPEND global (before the first LABEL) or per label, "APPEND -"
 //     for none, initrd= inside APPEND when there is no INITRD line;
-//   - IPAPPEND/SYSAPPEND bits 1 (ip=client:server:gateway:netmask), 2 (BOOTIF=01-mac),
+//   - IPAPPEND/SYSAPPEND bits 1 (ip=client:server:gateway:netmask, IPv4 only), 2 (BOOTIF=01-mac),
 //     4 (SYSUUID=uuid), global or per label;
 //   - LOCALBOOT n: the [Boot.LocalBoot] outcome, "return to the firmware" (the next boot device);
 //   - MENU LABEL, MENU DEFAULT, MENU HIDE, MENU TITLE, MENU INCLUDE; other MENU lines ignored;
 //     TEXT HELP … ENDTEXT skipped;
 //   - TIMEOUT, TOTALTIMEOUT (tenths of a second), PROMPT, ONTIMEOUT, ONERROR, SAY (kept for the loader);
-//   - INCLUDE file (nested at most [MaxIncludeDepth]; relative to the current directory, then
-//     to the including file's directory; a missing file is a note).
+//   - INCLUDE file (nested at most [MaxIncludeDepth], at most [MaxIncludes] in all; relative to
+//     the current directory, then to the including file's directory; a missing file is a note).
 //
 // Keywords without effect on s390x (DISPLAY, F1…F12, SERIAL, FONT, KBDMAP, …), unknown keywords
 // and .c32 modules are reported once each as a [Note] and skipped. An entry without KERNEL is

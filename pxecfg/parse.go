@@ -82,8 +82,13 @@ type Note struct {
 
 func (n Note) String() string { return n.Pos + ": " + n.Msg }
 
-// MaxIncludeDepth is how deeply INCLUDE may nest, as in syslinux.
-const MaxIncludeDepth = 16
+// MaxIncludeDepth is how deeply INCLUDE may nest, as in syslinux. MaxIncludes bounds the
+// INCLUDEs followed in one config, so a hostile server cannot make a few lines that include
+// each other twice cost 2^16 fetches.
+const (
+	MaxIncludeDepth = 16
+	MaxIncludes     = 256
+)
 
 // Parse reads a config from data without following INCLUDE (each INCLUDE becomes a note).
 // name is used in positions and as the Name; cwd is where names resolve.
@@ -109,6 +114,7 @@ type parser struct {
 	cfg    *Config
 	fetch  Fetcher
 	cur    *Entry          // the LABEL being read, nil before the first
+	incs   int             // INCLUDEs followed so far
 	noted  map[string]bool // keywords already reported
 	inText bool            // inside TEXT HELP … ENDTEXT
 }
@@ -359,6 +365,9 @@ func (p *parser) include(ctx context.Context, arg, pos, name string, depth int) 
 	}
 	if depth+1 > MaxIncludeDepth {
 		return fmt.Errorf("%s: INCLUDE %s: nested deeper than %d", pos, arg, MaxIncludeDepth)
+	}
+	if p.incs++; p.incs > MaxIncludes {
+		return fmt.Errorf("%s: INCLUDE %s: more than %d INCLUDEs in one config", pos, arg, MaxIncludes)
 	}
 	url, alt := resolve(p.cfg.Cwd, arg)
 	tries := []string{url}

@@ -2,6 +2,7 @@ package pxecfg
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"net/netip"
 	"slices"
@@ -241,5 +242,46 @@ func TestSysAppendWithoutFacts(t *testing.T) {
 	got := sysAppend(1, Facts{IP: testIP, Server: "boot.example"})
 	if !slices.Equal(got, []string{"ip=10.0.2.15:0.0.0.0:0.0.0.0:0.0.0.0"}) {
 		t.Errorf("sysAppend(1, name server) = %q", got)
+	}
+}
+
+func TestInitrdLayout(t *testing.T) {
+	tests := []struct {
+		sizes   []int64
+		offsets []int64
+		total   int64
+	}{
+		{nil, nil, 0},
+		{[]int64{100}, []int64{0}, 100},
+		{[]int64{100, 5000, 7}, []int64{0, 4096, 12288}, 12295},
+		{[]int64{4096, 1}, []int64{0, 4096}, 4097},
+		{[]int64{0, 10}, []int64{0, 0}, 10},
+	}
+	for _, tt := range tests {
+		off, total := InitrdLayout(tt.sizes)
+		if !slices.Equal(off, tt.offsets) || total != tt.total {
+			t.Errorf("InitrdLayout(%v) = %v, %d; want %v, %d", tt.sizes, off, total, tt.offsets, tt.total)
+		}
+	}
+}
+
+func TestSysAppendIPv6Client(t *testing.T) {
+	got := sysAppend(3, Facts{IP: netip.MustParseAddr("fec0::15"), MAC: testMAC})
+	if !slices.Equal(got, []string{"BOOTIF=01-52-54-00-12-34-56"}) {
+		t.Errorf("sysAppend(3, IPv6 client) = %q, want BOOTIF only", got)
+	}
+}
+
+func TestIncludeFanOut(t *testing.T) {
+	// x0 includes x1 twice, … x14 includes x15 twice: 2^15 fetches without the cap.
+	files := map[string]string{"tftp://s/x15": "label a\nkernel k\n"}
+	for i := range 15 {
+		n := fmt.Sprintf("x%d", i+1)
+		files[fmt.Sprintf("tftp://s/x%d", i)] = "include " + n + "\ninclude " + n + "\n"
+	}
+	f := &memFetcher{files: files}
+	_, err := Load(context.Background(), f, "tftp://s/pxelinux.cfg/default", "tftp://s/", []byte("include x0\n"))
+	if err == nil || !strings.Contains(err.Error(), "more than 256 INCLUDEs") || len(f.asked) > MaxIncludes {
+		t.Errorf("Load(fan-out) error = %v after %d fetches", err, len(f.asked))
 	}
 }
