@@ -2,8 +2,8 @@ package pxecfg
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
