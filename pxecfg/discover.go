@@ -102,12 +102,14 @@ func Discover(ctx context.Context, fe Fetcher, f Facts, o Options) (*Result, err
 			o.Report(s)
 		}
 	}
+	raw := fe
+	fe = &stepFetcher{next: fe, step: step}
 	var bootErr error
 	if l.Bootfile != "" && isBootProgram(l.Bootfile) {
 		bootErr = fmt.Errorf("%s: %w", displayName(l.Bootfile), ErrBootProgram)
 		step(Step{What: "bootfile", URL: l.Bootfile, Err: bootErr})
 	} else if l.Bootfile != "" {
-		data, err := fe.Fetch(ctx, l.Bootfile, SniffLimit)
+		data, err := raw.Fetch(ctx, l.Bootfile, SniffLimit)
 		switch {
 		case errors.Is(err, ErrTooLarge):
 			step(Step{What: "bootfile", URL: l.Bootfile, Size: SniffLimit})
@@ -133,7 +135,7 @@ func Discover(ctx context.Context, fe Fetcher, f Facts, o Options) (*Result, err
 		}
 	}
 	for _, c := range l.Candidates {
-		data, err := fe.Fetch(ctx, c.URL, ConfigLimit)
+		data, err := raw.Fetch(ctx, c.URL, ConfigLimit)
 		if err != nil {
 			step(Step{What: c.Why, URL: c.URL, Err: err})
 			continue
@@ -187,4 +189,18 @@ func (r *Result) fromConfig(ctx context.Context, fe Fetcher, f Facts, o Options,
 	r.Selection = s
 	r.Boot, err = Resolve(c, s, f)
 	return err
+}
+
+// stepFetcher reports the fetches a config or .INS file causes (INCLUDE, parmfile,
+// initrd.addrsize) as steps.
+type stepFetcher struct {
+	next Fetcher
+	step func(Step)
+}
+
+// Fetch implements Fetcher.Fetch.
+func (s *stepFetcher) Fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
+	data, err := s.next.Fetch(ctx, url, limit)
+	s.step(Step{What: "referenced file", URL: url, Size: len(data), Err: err})
+	return data, err
 }

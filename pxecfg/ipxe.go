@@ -2,6 +2,7 @@ package pxecfg
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -30,9 +31,9 @@ func ParseIPXE(name string, data []byte, f Facts) (*IPXE, error) {
 	if len(f.MAC) > 0 {
 		vars["mac"] = f.MAC.String()
 	}
-	for k, a := range map[string]interface{ IsValid() bool }{"ip": f.IP, "netmask": f.Mask, "gateway": f.Gateway} {
+	for k, a := range map[string]netip.Addr{"ip": f.IP, "netmask": f.Mask, "gateway": f.Gateway} {
 		if a.IsValid() {
-			vars[k] = fmt.Sprint(a)
+			vars[k] = a.String()
 		}
 	}
 	lines := strings.Split(string(data), "\n")
