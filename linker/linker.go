@@ -222,6 +222,9 @@ func Assemble(metalELF, loaderELF, argvEnv []byte) ([]byte, error) {
 	}
 
 	out := append([]byte{}, metalELF...)
+	if err := armTraps(mf, out); err != nil {
+		return nil, err
+	}
 	fileOff := alignUp(uint64(len(out)), metal.PayloadAlign)
 	out = append(out, make([]byte, fileOff-uint64(len(out)))...)
 	out = append(out, payload...)
@@ -288,4 +291,57 @@ func symbolTable(files ...*elf.File) []byte {
 		names = append(names, s.name...)
 	}
 	return append(b, names...)
+}
+
+// TrapSymbols are the runtime entry points metal's compiled code can reach only through a
+// kernel bug: a failed bounds or nil check, a division by zero, a stack overflow (morestack)
+// or a panic. metal never starts its Go runtime, so instead of running them the linker
+// overwrites the first halfword of each with 0x0000, an invalid opcode: the CPU raises an
+// operation exception in supervisor state and metal prints its kernel-bug dump, naming the
+// caller (R14). restrict_test.go checks that these, memmove/memclr/memequal are the only
+// runtime functions metal's code calls.
+var TrapSymbols = []string{
+	"runtime.gopanic", "runtime.throw", "runtime.morestack", "runtime.morestack_noctxt.abi0",
+	"runtime.panicBounds", "runtime.panicExtend", "runtime.panicdivide", "runtime.panicshift",
+	"runtime.panicmem", "runtime.panicmemAddr", "runtime.panicunsafeslicelen",
+	"runtime.panicunsafeslicenilptr", "runtime.panicunsafestringlen", "runtime.panicunsafestringnilptr",
+	"runtime.panicoverflow", "runtime.panicnildottype", "runtime.panicdottypeE", "runtime.panicdottypeI",
+	"runtime.goPanicIndex", "runtime.goPanicSliceAlen", "runtime.panicwrap",
+}
+
+// armTraps writes the trap opcode over each TrapSymbols function present in metal's image.
+func armTraps(mf *elf.File, out []byte) error {
+	syms, err := mf.Symbols()
+	if err != nil {
+		return fmt.Errorf("linker: metal: symbol table: %w", err)
+	}
+	want := map[string]bool{}
+	for _, s := range TrapSymbols {
+		want[s] = true
+	}
+	found := 0
+	for _, s := range syms {
+		if !want[s.Name] || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
+			continue
+		}
+		off, ok := fileOffset(mf, s.Value)
+		if !ok {
+			return fmt.Errorf("linker: metal: %s at %#x is not in a loaded segment", s.Name, s.Value)
+		}
+		out[off], out[off+1] = 0, 0
+		found++
+	}
+	if found == 0 {
+		return errors.New("linker: metal: none of the runtime trap symbols found (stripped binary?)")
+	}
+	return nil
+}
+
+func fileOffset(f *elf.File, addr uint64) (uint64, bool) {
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && addr >= p.Vaddr && addr+2 <= p.Vaddr+p.Filesz {
+			return p.Off + addr - p.Vaddr, true
+		}
+	}
+	return 0, false
 }

@@ -64,14 +64,6 @@ zeroed:
 	ADD	$4096, R2
 	MOVD	R2, 16(g)
 	MOVD	R2, 24(g)
-	// Turn the runtime's panic and stack-growth entries into operation exceptions (opcode 0x0000)
-	// so a bounds-check failure or stack overflow in metal ends in the kernel-bug dump.
-	MOVD	$runtime·gopanic(SB), R1
-	MOVH	$0, 0(R1)
-	MOVD	$runtime·morestack(SB), R1
-	MOVH	$0, 0(R1)
-	MOVD	$runtime·throw(SB), R1
-	MOVH	$0, 0(R1)
 	BL	·kmain(SB)
 	MOVD	$const_waitKmainReturned, R2
 	BR	haltR2<>(SB)
