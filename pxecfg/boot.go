@@ -81,7 +81,7 @@ const (
 // sysAppend returns the strings SYSAPPEND bits add, in bit order.
 func sysAppend(bits int, f Facts) []string {
 	var out []string
-	if bits&SysAppendIP != 0 && f.IP.Is4() { // syslinux's ip= is IPv4 only
+	if ip := f.IP.Unmap(); bits&SysAppendIP != 0 && ip.Is4() { // syslinux's ip= is IPv4 only
 		zero := func(a netip.Addr) string {
 			if !a.IsValid() {
 				return "0.0.0.0"
@@ -92,7 +92,7 @@ func sysAppend(bits int, f Facts) []string {
 		if a, err := netip.ParseAddr(srv); err != nil || !a.Is4() {
 			srv = "0.0.0.0"
 		}
-		out = append(out, "ip="+f.IP.String()+":"+srv+":"+zero(f.Gateway)+":"+zero(f.Mask))
+		out = append(out, "ip="+ip.String()+":"+srv+":"+zero(f.Gateway)+":"+zero(f.Mask))
 	}
 	if bits&SysAppendBootIf != 0 && len(f.MAC) > 0 {
 		out = append(out, "BOOTIF="+macName(f.MAC))

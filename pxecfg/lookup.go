@@ -163,8 +163,8 @@ func Look(f Facts) (Lookup, error) {
 	if len(f.MAC) > 0 {
 		both(macName(f.MAC), "MAC")
 	}
-	if f.IP.Is4() {
-		b := f.IP.As4()
+	if ip := f.IP.Unmap(); ip.Is4() {
+		b := ip.As4()
 		h := fmt.Sprintf("%02X%02X%02X%02X", b[0], b[1], b[2], b[3])
 		for n := 8; n >= 1; n-- {
 			both(h[:n], "IP")

@@ -107,6 +107,12 @@ func TestLook(t *testing.T) {
 			want: one("tftp://[fec0::2]/pxelinux.cfg/01-52-54-00-12-34-56", "tftp://[fec0::2]/pxelinux.cfg/default"),
 		},
 		{
+			name: "IPv4-mapped IPv6 client address counts as IPv4",
+			f:    Facts{Server: "s", IP: netip.MustParseAddr("::ffff:10.0.2.15")},
+			cwd:  "tftp://s/",
+			want: cat(ipNames("tftp://s/pxelinux.cfg/"), one("tftp://s/pxelinux.cfg/default")),
+		},
+		{
 			name: "IP 192.0.2.91 (syslinux doc example)",
 			f:    Facts{Server: "s", IP: netip.MustParseAddr("192.0.2.91")},
 			cwd:  "tftp://s/",
