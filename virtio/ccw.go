@@ -24,17 +24,10 @@ type Channel interface {
 	Notify(sid SubchannelID, queue uint16, cookie int64) int64
 	// Now reads the TOD clock (bit 51 = 1 µs), for channel-program deadlines.
 	Now() uint64
+	// Memory returns the n bytes at real address phys: the driver's view of its DMA region.
+	// It is called on every use, so that the driver keeps no pointer (see Net).
+	Memory(phys uint64, n int) []byte
 }
-
-// DMA is memory the device reads and writes: Mem is the driver's view, Phys its real address.
-// metal hands the driver DMASize bytes, 4 KiB aligned, below 2 GiB, not used for anything else.
-type DMA struct {
-	Phys uint64
-	Mem  []byte
-}
-
-// addr returns the real address of Mem[off].
-func (m *DMA) addr(off int) uint64 { return m.Phys + uint64(off) }
 
 // Virtio-ccw channel commands, VIRTIO 1.2 §4.3.2 (spelled as in the spec for grep).
 const (
@@ -81,6 +74,7 @@ const (
 	offIndicators = 0x1200 // classic queue indicators (be64, bit n = queue n)
 	offRXRing     = 0x2000 // RX virtqueue (≤ 12 KiB for 256 entries)
 	offTXRing     = 0x5000 // TX virtqueue
+	ringReserve   = 0x3000 // bytes reserved per virtqueue
 	offRXBufs     = 0x8000
 	offTXBufs     = offRXBufs + MaxQueueSize*bufStride
 	// DMASize is the size of the DMA region metal must provide.
@@ -92,26 +86,39 @@ const ioTimeout = 4096 * 1000 * 1000
 
 // ioFailure records the channel program that failed, for Net.Reason.
 type ioFailure struct {
-	cmd   uint8  // CCW command code (0 for an instruction failure)
-	insn  string // instruction that gave an unexpected cc, or ""
+	cmd   uint8 // CCW command code (0 for an instruction failure)
+	insn  insn  // instruction that gave an unexpected cc, or insnNone
 	cc    CC
 	dstat uint8 // device status
 	sstat uint8 // subchannel status
 }
 
+// insn names an I/O instruction in failure reports (no strings are stored: see Net).
+type insn uint8
+
+const (
+	insnNone insn = iota
+	insnSSCH
+	insnTSCH
+	insnSTSCH
+	insnMSCH
+)
+
+var insnNames = [...]string{insnNone: "", insnSSCH: "ssch", insnTSCH: "tsch", insnSTSCH: "stsch", insnMSCH: "msch"}
+
 // startIO runs the one-CCW channel program cmd with count data bytes at offCCWData and waits for its
 // end by testing the subchannel until the deadline (interrupts for this subchannel are consumed by
 // TSCH; metal's I/O handler never sees them). It is used at set-up and reset only.
-func (d *Net) startIO(sid SubchannelID, cmd uint8, flags uint8, count uint16) Status {
-	c := d.dma.Mem[offCCW : offCCW+8]
+func (d *Net[C]) startIO(sid SubchannelID, cmd uint8, flags uint8, count uint16) Status {
+	c := d.mem()[offCCW : offCCW+8]
 	c[0], c[1] = cmd, flags
 	binary.BigEndian.PutUint16(c[2:], count)
-	binary.BigEndian.PutUint32(c[4:], uint32(d.dma.addr(offCCWData)))
+	binary.BigEndian.PutUint32(c[4:], uint32(d.addr(offCCWData)))
 	d.orb = ORB{
 		IntParm: uint32(sid),
 		Ctrl0:   orbFormat1CCW | orbPrefetch,
 		LPM:     0xff,
-		CPA:     uint32(d.dma.addr(offCCW)),
+		CPA:     uint32(d.addr(offCCW)),
 	}
 	d.fail = ioFailure{cmd: cmd}
 	for attempt := 0; ; attempt++ {
@@ -123,13 +130,13 @@ func (d *Net) startIO(sid SubchannelID, cmd uint8, flags uint8, count uint16) St
 				d.ch.Tsch(sid, &d.irb)
 				continue
 			}
-			d.fail.insn, d.fail.cc = "ssch", cc
+			d.fail.insn, d.fail.cc = insnSSCH, cc
 			return ErrChannel
 		case 2: // busy
-			d.fail.insn, d.fail.cc = "ssch", cc
+			d.fail.insn, d.fail.cc = insnSSCH, cc
 			return ErrChannel
 		default: // 3: not operational
-			d.fail.insn, d.fail.cc = "ssch", cc
+			d.fail.insn, d.fail.cc = insnSSCH, cc
 			return ErrChannel
 		}
 		break
@@ -153,7 +160,7 @@ func (d *Net) startIO(sid SubchannelID, cmd uint8, flags uint8, count uint16) St
 			// intermediate status: keep waiting for primary status
 		case 1: // not status pending yet
 		default: // 3: not operational
-			d.fail.insn, d.fail.cc = "tsch", cc
+			d.fail.insn, d.fail.cc = insnTSCH, cc
 			return ErrChannel
 		}
 		if d.ch.Now() > deadline {
@@ -164,10 +171,10 @@ func (d *Net) startIO(sid SubchannelID, cmd uint8, flags uint8, count uint16) St
 
 // setEnabled enables (with the driver's ISC and the subchannel id as interruption parameter) or
 // disables the subchannel by STSCH + MSCH.
-func (d *Net) setEnabled(sid SubchannelID, on bool) Status {
+func (d *Net[C]) setEnabled(sid SubchannelID, on bool) Status {
 	for attempt := 0; attempt < 3; attempt++ {
 		if cc := d.ch.Stsch(sid, &d.schib); cc != 0 { // 3: not operational
-			d.fail = ioFailure{insn: "stsch", cc: cc}
+			d.fail = ioFailure{insn: insnSTSCH, cc: cc}
 			return ErrChannel
 		}
 		p := &d.schib.PMCW
@@ -184,23 +191,23 @@ func (d *Net) setEnabled(sid SubchannelID, on bool) Status {
 			d.ch.Tsch(sid, &d.irb)
 		case 2: // busy: retry
 		default: // 3: not operational
-			d.fail = ioFailure{insn: "msch", cc: cc}
+			d.fail = ioFailure{insn: insnMSCH, cc: cc}
 			return ErrChannel
 		}
 	}
-	d.fail = ioFailure{insn: "msch", cc: 1}
+	d.fail = ioFailure{insn: insnMSCH, cc: 1}
 	return ErrChannel
 }
 
 // enableMSS enables the multiple-subchannel-set facility with CHSC "set domain attributes"
 // (operation 2), so that ssid 1..3 can be addressed. It reports whether that worked.
-func (d *Net) enableMSS() bool {
-	a := d.dma.Mem[offCHSC : offCHSC+0x1000]
+func (d *Net[C]) enableMSS() bool {
+	a := d.mem()[offCHSC : offCHSC+0x1000]
 	clear(a)
 	binary.BigEndian.PutUint16(a[0:], chscRequestLength)
 	binary.BigEndian.PutUint16(a[2:], chscSetDomainAttributes)
 	binary.BigEndian.PutUint16(a[6:], chscSDAEnableMSS)
-	if cc := d.ch.Chsc(d.dma.addr(offCHSC)); cc != 0 { // 1: busy, 2: busy, 3: not available
+	if cc := d.ch.Chsc(d.addr(offCHSC)); cc != 0 { // 1: busy, 2: busy, 3: not available
 		return false
 	}
 	return binary.BigEndian.Uint16(a[chscRequestLength+2:]) == chscResponseOK
@@ -208,7 +215,7 @@ func (d *Net) enableMSS() bool {
 
 // scan fills d.cands with the virtio subchannels of ssid 0..maxSSID in order. Each one is enabled
 // for SENSE ID and disabled again.
-func (d *Net) scan(maxSSID uint8) {
+func (d *Net[C]) scan(maxSSID uint8) {
 	d.ncands = 0
 	for ssid := uint8(0); ssid <= maxSSID; ssid++ {
 		for schno := 0; schno <= 0xffff; schno++ {
@@ -224,7 +231,7 @@ func (d *Net) scan(maxSSID uint8) {
 			if d.setEnabled(sid, true) != OK {
 				continue
 			}
-			data := d.dma.Mem[offCCWData : offCCWData+senseIDLength]
+			data := d.mem()[offCCWData : offCCWData+senseIDLength]
 			clear(data)
 			st := d.startIO(sid, ccwCmdSenseID, ccwFlagSLI, senseIDLength)
 			d.setEnabled(sid, false)

@@ -1,5 +1,7 @@
 package virtio
 
+import "unsafe"
+
 // Machine is the Channel of a real (or QEMU-emulated) s390x CPU in supervisor state: each method
 // is one privileged instruction from css_s390x.s. The zero Machine is ready to use.
 type Machine struct{}
@@ -37,3 +39,10 @@ func (Machine) Notify(sid SubchannelID, queue uint16, cookie int64) int64 {
 
 // Now implements Channel.Now with STORE CLOCK FAST.
 func (Machine) Now() uint64 { return stckf() }
+
+// Memory implements Channel.Memory for a kernel running with DAT off, where a real address is
+// also the address the kernel's own code uses. It is the driver's only conversion of a number
+// into a pointer (metal's phys package is internal to metal).
+func (Machine) Memory(phys uint64, n int) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nil), uintptr(phys))), n)
+}

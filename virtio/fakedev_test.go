@@ -63,13 +63,18 @@ type fakeDev struct {
 	badHeader int            // TX frames with a non-zero net header
 }
 
-func newFakeCSS(t *testing.T, devs ...*fakeDev) (*fakeCSS, DMA) {
+// fakePhys is the real address of the fake's DMA region.
+const fakePhys = 0x100000
+
+func newFakeCSS(t *testing.T, devs ...*fakeDev) (*fakeCSS, uint64) {
 	t.Helper()
-	const phys = 0x100000
 	mem := make([]byte, DMASize)
-	f := &fakeCSS{t: t, mem: mem, phys: phys, devs: devs, logging: true}
-	return f, DMA{Phys: phys, Mem: mem}
+	f := &fakeCSS{t: t, mem: mem, phys: fakePhys, devs: devs, logging: true}
+	return f, fakePhys
 }
+
+// Memory implements Channel.Memory over the fake's DMA region.
+func (f *fakeCSS) Memory(phys uint64, n int) []byte { return f.bytes(phys, n) }
 
 func newFakeNet(ssid uint8, schno, devno uint16) *fakeDev {
 	return &fakeDev{

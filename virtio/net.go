@@ -38,13 +38,15 @@ const (
 	EventWritable                    // a TX slot became free after the ring was full (POLLOUT / EPOLLOUT)
 )
 
-// Net is the virtio-net-ccw driver. metal keeps one in kernel memory (DAT off, so the Go addresses
-// of its ORB, SCHIB and IRB are real addresses) and calls it with interruptions disabled.
-// It never allocates. The zero Net is a driver that is not initialised (every call gives ErrNotReady).
-type Net struct {
-	ch    Channel
-	dma   DMA
-	isc   uint8
+// Net is the virtio-net-ccw driver over the channel subsystem C: Machine on metal, a fake device in
+// host tests. metal keeps one in kernel memory (DAT off, so the Go addresses of its ORB, SCHIB and
+// IRB are real addresses) and calls it with interruptions disabled. It never allocates, and it
+// holds no pointer, so no store into it needs the Go runtime's write barrier (with the zero-size
+// Machine as C). The zero Net is a driver that is not initialised (every call gives ErrNotReady).
+type Net[C Channel] struct {
+	ch      C
+	dmaPhys uint64
+	isc     uint8
 	ipl   IPLDevice
 	sid   SubchannelID
 	bus   BusID
@@ -79,14 +81,12 @@ type Net struct {
 // subsystem (Machine{} on metal), dma the device memory (DMASize bytes), ipl what the IPLB said
 // (zero without one), isc the interruption subclass metal enables in CR6 for this NIC.
 // On failure Reason renders the one-line message for the console.
-func (d *Net) Init(ch Channel, dma DMA, ipl IPLDevice, isc uint8) Status {
-	*d = Net{ch: ch, dma: dma, ipl: ipl, isc: isc & 7, rxCur: -1}
+func (d *Net[C]) Init(ch C, dmaPhys uint64, ipl IPLDevice, isc uint8) Status {
+	*d = Net[C]{ch: ch, dmaPhys: dmaPhys, ipl: ipl, isc: isc & 7, rxCur: -1}
 	switch {
-	case len(dma.Mem) < DMASize:
-		return ErrDMATooSmall
-	case dma.Phys&0xfff != 0:
+	case dmaPhys&0xfff != 0:
 		return ErrDMAAlign
-	case dma.Phys+DMASize > 1<<31:
+	case dmaPhys+DMASize > 1<<31:
 		return ErrDMAAbove2G
 	}
 	maxSSID := uint8(0)
@@ -118,15 +118,25 @@ func (d *Net) Init(ch Channel, dma DMA, ipl IPLDevice, isc uint8) Status {
 	return OK
 }
 
+// mem returns the DMA region (DMASize bytes at dmaPhys).
+func (d *Net[C]) mem() []byte { return d.ch.Memory(d.dmaPhys, DMASize) }
+
+// addr returns the real address of byte off of the DMA region.
+func (d *Net[C]) addr(off int) uint64 { return d.dmaPhys + uint64(off) }
+
+// rxRing and txRing return the memory of the two virtqueues.
+func (d *Net[C]) rxRing() []byte { return d.mem()[offRXRing : offRXRing+ringReserve] }
+func (d *Net[C]) txRing() []byte { return d.mem()[offTXRing : offTXRing+ringReserve] }
+
 // writeStatus is WRITE_STATUS with one status byte.
-func (d *Net) writeStatus(s uint8) Status {
-	d.dma.Mem[offCCWData] = s
+func (d *Net[C]) writeStatus(s uint8) Status {
+	d.mem()[offCCWData] = s
 	return d.startIO(d.sid, ccwCmdWriteStatus, 0, 1)
 }
 
 // setup runs the virtio-ccw initialisation (VIRTIO 1.2 §3.1.1 over §4.3.2) on d.sid.
-func (d *Net) setup() Status {
-	data := d.dma.Mem[offCCWData : offCCWData+ccwDataMax]
+func (d *Net[C]) setup() Status {
+	data := d.mem()[offCCWData : offCCWData+ccwDataMax]
 	clear(data)
 	binary.BigEndian.PutUint16(data[0:], 1) // revision 1, no additional data
 	binary.BigEndian.PutUint16(data[2:], 0)
@@ -182,30 +192,30 @@ func (d *Net) setup() Status {
 	if st := d.setupQueue(queueTX, &d.tx, offTXRing); st != OK {
 		return st
 	}
-	clear(d.dma.Mem[offIndicators : offIndicators+indicatorsSize])
-	binary.BigEndian.PutUint64(data[0:], d.dma.addr(offIndicators))
+	clear(d.mem()[offIndicators : offIndicators+indicatorsSize])
+	binary.BigEndian.PutUint64(data[0:], d.addr(offIndicators))
 	if st := d.startIO(d.sid, ccwCmdSetInd, 0, indicatorsSize); st != OK {
 		return st
 	}
 	// RX: every descriptor i owns buffer i, device-writable, all posted.
 	for i := uint16(0); i < d.rx.num; i++ {
-		d.rx.setDesc(i, d.dma.addr(offRXBufs+int(i)*bufStride), bufStride, descFWrite, 0)
+		d.rx.setDesc(d.rxRing(), i, d.addr(offRXBufs+int(i)*bufStride), bufStride, descFWrite, 0)
 		d.rxPosted[i] = true
-		d.rx.push(i)
+		d.rx.push(d.rxRing(), i)
 	}
-	d.rx.publish()
+	d.rx.publish(d.rxRing())
 	// TX: every descriptor free; completions are reclaimed lazily, interrupts only when full.
 	for i := uint16(0); i < d.tx.num; i++ {
 		d.txFree[i] = d.tx.num - 1 - i
 	}
 	d.txNFree = d.tx.num
-	d.tx.setInterrupts(false)
+	d.tx.setInterrupts(d.txRing(), false)
 	return d.writeStatus(statusAcknowledge | statusDriver | statusFeaturesOK | statusDriverOK)
 }
 
 // setupQueue reads the queue's maximum size, lays the ring out at off and registers it (SET_VQ).
-func (d *Net) setupQueue(index uint16, r *Ring, off int) Status {
-	data := d.dma.Mem[offCCWData : offCCWData+vqInfoSize]
+func (d *Net[C]) setupQueue(index uint16, r *Ring, off int) Status {
+	data := d.mem()[offCCWData : offCCWData+vqInfoSize]
 	clear(data)
 	binary.BigEndian.PutUint16(data[0:], index)
 	if st := d.startIO(d.sid, ccwCmdReadVQConf, 0, vqConfSize); st != OK {
@@ -215,13 +225,13 @@ func (d *Net) setupQueue(index uint16, r *Ring, off int) Status {
 	if num == 0 {
 		return ErrNoQueue
 	}
-	r.init(d.dma.Mem[off:off+0x3000], num, 0)
+	r.init(d.mem()[off:off+ringReserve], num, 0)
 	clear(data)
-	binary.BigEndian.PutUint64(data[0:], d.dma.addr(off))
+	binary.BigEndian.PutUint64(data[0:], d.addr(off))
 	binary.BigEndian.PutUint16(data[12:], index)
 	binary.BigEndian.PutUint16(data[14:], num)
-	binary.BigEndian.PutUint64(data[16:], d.dma.addr(off+r.availOff))
-	binary.BigEndian.PutUint64(data[24:], d.dma.addr(off+r.usedOff))
+	binary.BigEndian.PutUint64(data[16:], d.addr(off+r.availOff))
+	binary.BigEndian.PutUint64(data[24:], d.addr(off+r.usedOff))
 	return d.startIO(d.sid, ccwCmdSetVQ, 0, vqInfoSize)
 }
 
@@ -236,7 +246,7 @@ func QueueSize(max uint16) uint16 {
 }
 
 // kick notifies the device about new buffers on queue (diag 0x500).
-func (d *Net) kick(queue uint16) {
+func (d *Net[C]) kick(queue uint16) {
 	if queue == queueRX {
 		d.stats.RxKicks++
 		if c := d.ch.Notify(d.sid, queue, d.cookieRX); c >= 0 {
@@ -251,11 +261,11 @@ func (d *Net) kick(queue uint16) {
 }
 
 // repostRX gives RX buffer id back to the device.
-func (d *Net) repostRX(id uint16) {
+func (d *Net[C]) repostRX(id uint16) {
 	d.rxPosted[id] = true
-	d.rx.push(id)
-	d.rx.publish()
-	if d.rx.needsKick() {
+	d.rx.push(d.rxRing(), id)
+	d.rx.publish(d.rxRing())
+	if d.rx.needsKick(d.rxRing()) {
 		d.kick(queueRX)
 	}
 }
@@ -263,12 +273,12 @@ func (d *Net) repostRX(id uint16) {
 // Peek returns the next received frame (without the net header) in place, or ErrAgain. The frame
 // stays valid, and Peek keeps returning it, until Release. Runt and oversized frames are dropped,
 // counted and their buffers reposted on the way.
-func (d *Net) Peek() ([]byte, Status) {
+func (d *Net[C]) Peek() ([]byte, Status) {
 	if !d.ready {
 		return nil, ErrNotReady
 	}
 	for d.rxCur < 0 {
-		id, n, ok := d.rx.used()
+		id, n, ok := d.rx.used(d.rxRing())
 		if !ok {
 			return nil, ErrAgain
 		}
@@ -291,11 +301,11 @@ func (d *Net) Peek() ([]byte, Status) {
 		}
 	}
 	off := offRXBufs + int(d.rxCur)*bufStride
-	return d.dma.Mem[off+NetHeaderSize : off+int(d.rxCurLen)], OK
+	return d.mem()[off+NetHeaderSize : off+int(d.rxCurLen)], OK
 }
 
 // Release gives the buffer of the frame Peek returned back to the device.
-func (d *Net) Release() {
+func (d *Net[C]) Release() {
 	if d.rxCur < 0 {
 		return
 	}
@@ -306,7 +316,7 @@ func (d *Net) Release() {
 
 // Receive copies the next frame into dst (truncating it if dst is shorter) and returns the bytes
 // copied, or ErrAgain when no frame is waiting.
-func (d *Net) Receive(dst []byte) (int, Status) {
+func (d *Net[C]) Receive(dst []byte) (int, Status) {
 	f, st := d.Peek()
 	if st != OK {
 		return 0, st
@@ -317,15 +327,15 @@ func (d *Net) Receive(dst []byte) (int, Status) {
 }
 
 // Readable reports whether Peek would return a frame (POLLIN).
-func (d *Net) Readable() bool {
+func (d *Net[C]) Readable() bool {
 	_, st := d.Peek()
 	return st == OK
 }
 
 // reclaimTX takes back the TX buffers the device has finished with.
-func (d *Net) reclaimTX() {
+func (d *Net[C]) reclaimTX() {
 	for {
-		id, _, ok := d.tx.used()
+		id, _, ok := d.tx.used(d.txRing())
 		if !ok {
 			return
 		}
@@ -341,7 +351,7 @@ func (d *Net) reclaimTX() {
 }
 
 // Writable reports whether a frame can be sent now (POLLOUT).
-func (d *Net) Writable() bool {
+func (d *Net[C]) Writable() bool {
 	if !d.ready {
 		return false
 	}
@@ -352,14 +362,14 @@ func (d *Net) Writable() bool {
 // TxBuffer returns the buffer for the next frame (MaxFrame bytes; fill a prefix, then Send), or
 // ErrAgain when all TX buffers are with the device; then the TX completion interrupt is enabled so
 // that Interrupt reports EventWritable when one comes back.
-func (d *Net) TxBuffer() ([]byte, Status) {
+func (d *Net[C]) TxBuffer() ([]byte, Status) {
 	if !d.ready {
 		return nil, ErrNotReady
 	}
 	d.reclaimTX()
 	if d.txNFree == 0 {
 		d.txWaiting = true
-		d.tx.setInterrupts(true)
+		d.tx.setInterrupts(d.txRing(), true)
 		d.reclaimTX() // a completion may have raced with enabling the interrupt
 		if d.txNFree == 0 {
 			d.stats.TxRingFull++
@@ -367,12 +377,12 @@ func (d *Net) TxBuffer() ([]byte, Status) {
 		}
 	}
 	off := offTXBufs + int(d.txFree[d.txNFree-1])*bufStride
-	return d.dma.Mem[off+NetHeaderSize : off+NetHeaderSize+MaxFrame], OK
+	return d.mem()[off+NetHeaderSize : off+NetHeaderSize+MaxFrame], OK
 }
 
 // Send queues the first n bytes of the buffer TxBuffer returned and notifies the device if it asked
 // for notifications. It does not wait for the device: completions are reclaimed later.
-func (d *Net) Send(n int) Status {
+func (d *Net[C]) Send(n int) Status {
 	if !d.ready {
 		return ErrNotReady
 	}
@@ -387,21 +397,21 @@ func (d *Net) Send(n int) Status {
 	d.txNFree--
 	id := d.txFree[d.txNFree]
 	off := offTXBufs + int(id)*bufStride
-	clear(d.dma.Mem[off : off+NetHeaderSize])
-	d.tx.setDesc(id, d.dma.addr(off), uint32(NetHeaderSize+n), 0, 0)
+	clear(d.mem()[off : off+NetHeaderSize])
+	d.tx.setDesc(d.txRing(), id, d.addr(off), uint32(NetHeaderSize+n), 0, 0)
 	d.txBusy[id] = true
-	d.tx.push(id)
-	d.tx.publish()
+	d.tx.push(d.txRing(), id)
+	d.tx.publish(d.txRing())
 	d.stats.TxFrames++
 	d.stats.TxBytes += uint64(n)
-	if d.tx.needsKick() {
+	if d.tx.needsKick(d.txRing()) {
 		d.kick(queueTX)
 	}
 	return OK
 }
 
 // Transmit copies frame into a TX buffer and sends it (TxBuffer + Send).
-func (d *Net) Transmit(frame []byte) Status {
+func (d *Net[C]) Transmit(frame []byte) Status {
 	if !d.ready {
 		return ErrNotReady
 	}
@@ -430,13 +440,13 @@ func checkFrame(n int) Status {
 // Interrupt handles an I/O interruption for this NIC (metal calls it when the subsystem-id word at
 // lowcore 0xb8 equals SubchannelWord()). It clears the subchannel's status with TSCH and the queue
 // indicators, and returns which waiters to wake.
-func (d *Net) Interrupt() Events {
+func (d *Net[C]) Interrupt() Events {
 	if !d.ready {
 		return 0
 	}
 	d.stats.Interrupts++
 	d.ch.Tsch(d.sid, &d.irb) // cc 0: status cleared; 1: nothing pending; 3: gone (the rings tell)
-	binary.BigEndian.PutUint64(d.dma.Mem[offIndicators:], 0)
+	binary.BigEndian.PutUint64(d.mem()[offIndicators:], 0)
 	fullBarrier()
 	var ev Events
 	if d.Readable() {
@@ -446,7 +456,7 @@ func (d *Net) Interrupt() Events {
 		d.reclaimTX()
 		if d.txNFree > 0 {
 			d.txWaiting = false
-			d.tx.setInterrupts(false)
+			d.tx.setInterrupts(d.txRing(), false)
 			ev |= EventWritable
 		}
 	}
@@ -455,7 +465,7 @@ func (d *Net) Interrupt() Events {
 
 // Reset stops the device for the kernel handoff: VDEV_RESET (the device forgets the rings and stops
 // DMA), then the subchannel is disabled. The driver is unusable afterwards.
-func (d *Net) Reset() Status {
+func (d *Net[C]) Reset() Status {
 	if d.sid == 0 {
 		return OK
 	}
@@ -468,27 +478,27 @@ func (d *Net) Reset() Status {
 }
 
 // MAC returns the NIC's MAC address (from virtio config space).
-func (d *Net) MAC() [6]byte { return d.mac }
+func (d *Net[C]) MAC() [6]byte { return d.mac }
 
 // BusID returns the NIC's CCW bus id (/sys/class/net/eth0/device names it).
-func (d *Net) BusID() BusID { return d.bus }
+func (d *Net[C]) BusID() BusID { return d.bus }
 
 // SubchannelWord returns the subsystem-identification word of the NIC's subchannel, as the
 // I/O interruption stores it at lowcore 0xb8 (0 before Init found one).
-func (d *Net) SubchannelWord() uint32 { return uint32(d.sid) }
+func (d *Net[C]) SubchannelWord() uint32 { return uint32(d.sid) }
 
 // ISC returns the interruption subclass the subchannel uses.
-func (d *Net) ISC() uint8 { return d.isc }
+func (d *Net[C]) ISC() uint8 { return d.isc }
 
 // Stats returns the driver's counters.
-func (d *Net) Stats() Stats { return d.stats }
+func (d *Net[C]) Stats() Stats { return d.stats }
 
 // Candidates returns the virtio subchannels the scan found.
-func (d *Net) Candidates() []Candidate { return d.cands[:d.ncands] }
+func (d *Net[C]) Candidates() []Candidate { return d.cands[:d.ncands] }
 
 // Reason writes the one-line console message for an Init or Reset failure st into dst (no newline)
 // and returns its length, e.g. "No virtio-net device found (IPL device 0.0.0007)".
-func (d *Net) Reason(dst []byte, st Status) int {
+func (d *Net[C]) Reason(dst []byte, st Status) int {
 	var id [8]byte
 	n := 0
 	switch st {
@@ -500,7 +510,7 @@ func (d *Net) Reason(dst []byte, st Status) int {
 		BusID{SSID: d.ipl.SSID, DevNo: d.ipl.DevNo}.Put(id[:])
 		n += copy(dst[n:], id[:])
 		return putString(dst, n, ")")
-	case ErrDMATooSmall, ErrDMAAlign, ErrDMAAbove2G:
+	case ErrDMAAlign, ErrDMAAbove2G:
 		n = putString(dst, n, "virtio-net: ")
 		n = putString(dst, n, st.String())
 		n = putString(dst, n, " (need 0x")
@@ -515,7 +525,7 @@ func (d *Net) Reason(dst []byte, st Status) int {
 	switch st {
 	case ErrChannel:
 		n = putString(dst, n, " (")
-		n = putString(dst, n, d.fail.insn)
+		n = putString(dst, n, insnNames[d.fail.insn])
 		n = putString(dst, n, " ")
 		n = putString(dst, n, d.fail.cc.String())
 		n = putString(dst, n, ")")

@@ -8,9 +8,9 @@ import (
 )
 
 // initNet brings a driver up over f and fails the test on error.
-func initNet(t *testing.T, f *fakeCSS, dma DMA, ipl IPLDevice) *Net {
+func initNet(t *testing.T, f *fakeCSS, dma uint64, ipl IPLDevice) *Net[*fakeCSS] {
 	t.Helper()
-	d := new(Net)
+	d := new(Net[*fakeCSS])
 	if st := d.Init(f, dma, ipl, 3); st != OK {
 		var buf [128]byte
 		t.Fatalf("Init = %v: %s", st, buf[:d.Reason(buf[:], st)])
@@ -58,7 +58,7 @@ func TestInitSequence(t *testing.T) {
 	if got := d.MAC(); got != nic.mac {
 		t.Errorf("MAC() = %x, want %x", got, nic.mac)
 	}
-	if got := d.BusID().String(); got != "0.0.0001" {
+	if got := busString(d.BusID()); got != "0.0.0001" {
 		t.Errorf("BusID() = %q, want 0.0.0001", got)
 	}
 	if !nic.enabled || nic.isc != 3 || nic.intparm != d.SubchannelWord() {
@@ -73,7 +73,7 @@ func TestInitSequence(t *testing.T) {
 	q := &nic.queues[queueRX]
 	for i := uint16(0); i < q.num; i++ {
 		addr, l, flags, _ := f.descAt(q, i)
-		if addr != dma.Phys+offRXBufs+uint64(i)*bufStride || l != bufStride || flags != descFWrite {
+		if addr != dma+offRXBufs+uint64(i)*bufStride || l != bufStride || flags != descFWrite {
 			t.Fatalf("RX descriptor %d = (%#x, %d, %#x), want its own 2 KiB device-writable buffer", i, addr, l, flags)
 		}
 	}
@@ -94,7 +94,7 @@ func TestInitFailures(t *testing.T) {
 		name   string
 		devs   func() []*fakeDev
 		ipl    IPLDevice
-		dma    func(DMA) DMA
+		dma    func(uint64) uint64
 		want   Status
 		reason string
 		failed bool // the driver wrote FAILED to the device
@@ -142,11 +142,9 @@ func TestInitFailures(t *testing.T) {
 			d.hang = true
 			return []*fakeDev{d}
 		}, want: ErrNoNIC, reason: "No virtio-net device found"},
-		{name: "DMA too small", devs: func() []*fakeDev { return nil }, dma: func(m DMA) DMA { m.Mem = m.Mem[:DMASize-1]; return m },
-			want: ErrDMATooSmall, reason: "virtio-net: DMA region too small (need 0x108000 bytes, 4 KiB aligned, below 2 GiB)"},
-		{name: "DMA misaligned", devs: func() []*fakeDev { return nil }, dma: func(m DMA) DMA { m.Phys += 8; return m },
+		{name: "DMA misaligned", devs: func() []*fakeDev { return nil }, dma: func(p uint64) uint64 { return p + 8 },
 			want: ErrDMAAlign, reason: "virtio-net: DMA region not 4 KiB aligned (need 0x108000 bytes, 4 KiB aligned, below 2 GiB)"},
-		{name: "DMA above 2 GiB", devs: func() []*fakeDev { return nil }, dma: func(m DMA) DMA { m.Phys = 1<<31 - 0x100000; return m },
+		{name: "DMA above 2 GiB", devs: func() []*fakeDev { return nil }, dma: func(uint64) uint64 { return 1<<31 - 0x100000 },
 			want: ErrDMAAbove2G, reason: "virtio-net: DMA region not below 2 GiB (need 0x108000 bytes, 4 KiB aligned, below 2 GiB)"},
 	}
 	for _, tt := range tests {
@@ -156,7 +154,7 @@ func TestInitFailures(t *testing.T) {
 			if tt.dma != nil {
 				dma = tt.dma(dma)
 			}
-			d := new(Net)
+			d := new(Net[*fakeCSS])
 			st := d.Init(f, dma, tt.ipl, 3)
 			var buf [160]byte
 			reason := string(buf[:d.Reason(buf[:], st)])
@@ -182,8 +180,8 @@ func TestInitTimeout(t *testing.T) {
 	// The device answers SENSE ID but never finishes a virtio command.
 	nic := newFakeNet(0, 0, 1)
 	f, dma := newFakeCSS(t, nic)
-	d := new(Net)
-	d.ch, d.dma, d.isc, d.rxCur = f, dma, 3, -1
+	d := new(Net[*fakeCSS])
+	d.ch, d.dmaPhys, d.isc, d.rxCur = f, dma, 3, -1
 	if !d.enableMSS() {
 		t.Fatal("enableMSS() = false")
 	}
@@ -249,7 +247,7 @@ func TestNICSelection(t *testing.T) {
 func TestNoMSSScansSetZeroOnly(t *testing.T) {
 	f, dma := newFakeCSS(t, newFakeNet(1, 0, 9))
 	f.noMSS = true // the fake fails the test if ssid 1 is addressed
-	d := new(Net)
+	d := new(Net[*fakeCSS])
 	if st := d.Init(f, dma, IPLDevice{}, 3); st != ErrNoNIC {
 		t.Errorf("Init without MSS, NIC in set 1 = %v, want ErrNoNIC", st)
 	}
@@ -280,7 +278,7 @@ func TestReceive(t *testing.T) {
 	if nic.pending {
 		t.Error("Interrupt left the subchannel status pending")
 	}
-	if ind := binary.BigEndian.Uint64(dma.Mem[offIndicators:]); ind != 0 {
+	if ind := binary.BigEndian.Uint64(f.mem[offIndicators:]); ind != 0 {
 		t.Errorf("indicators = %#x after Interrupt, want 0", ind)
 	}
 	buf := make([]byte, 2048)

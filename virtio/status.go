@@ -11,7 +11,6 @@ const (
 	ErrRuntFrame               // TX frame shorter than an Ethernet header (EINVAL)
 	ErrOversizeFrame           // TX frame longer than MaxFrame (EMSGSIZE)
 	ErrNotReady                // the driver is not initialised or was reset (ENODEV)
-	ErrDMATooSmall             // the DMA region is smaller than DMASize
 	ErrDMAAlign                // the DMA region is not 4 KiB aligned
 	ErrDMAAbove2G              // the DMA region does not lie below 2 GiB (31-bit CCW addresses)
 	ErrNoNIC                   // no virtio-net subchannel in ssid 0..3
@@ -33,7 +32,6 @@ var statusText = [statusCount]string{
 	ErrRuntFrame:        "frame shorter than 14 bytes",
 	ErrOversizeFrame:    "frame longer than 1518 bytes",
 	ErrNotReady:         "device not initialised",
-	ErrDMATooSmall:      "DMA region too small",
 	ErrDMAAlign:         "DMA region not 4 KiB aligned",
 	ErrDMAAbove2G:       "DMA region not below 2 GiB",
 	ErrNoNIC:            "No virtio-net device found",
@@ -99,13 +97,6 @@ func (b BusID) Put(dst []byte) int {
 		dst[4+i] = hexDigits[(b.DevNo>>(12-4*i))&0xf]
 	}
 	return 8
-}
-
-// String returns the bus id (allocates; for hosts and tests).
-func (b BusID) String() string {
-	var buf [8]byte
-	b.Put(buf[:])
-	return string(buf[:])
 }
 
 // PutMAC writes mac as "52:54:00:12:34:56" (17 bytes) into dst and returns 17; the format of

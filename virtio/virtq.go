@@ -45,11 +45,12 @@ func RingSize(num uint16) (availOff, usedOff, size int) {
 	return availOff, usedOff, size
 }
 
-// Ring is the driver side of one split virtqueue laid out in mem (descriptor table first).
+// Ring is the driver side of one split virtqueue. It holds no pointer (metal stores it in kernel
+// memory, where a pointer store would need the Go runtime's write barrier): every method takes the
+// ring's memory, the bytes from its descriptor table on, as mem.
 // num is a power of two ≤ 2^15; the free-running 16-bit indices wrap at 2^16 as the spec requires.
 // The zero Ring is unusable; call init.
 type Ring struct {
-	mem       []byte
 	num       uint16
 	availOff  int
 	usedOff   int
@@ -61,20 +62,19 @@ type Ring struct {
 // (0 for a fresh device; tests start near 2^16 to exercise wraparound).
 func (r *Ring) init(mem []byte, num uint16, start uint16) {
 	a, u, size := RingSize(num)
-	r.mem = mem[:size:size]
-	clear(r.mem)
+	clear(mem[:size])
 	r.num, r.availOff, r.usedOff = num, a, u
 	r.nextAvail, r.lastUsed = start, start
-	binary.LittleEndian.PutUint16(r.mem[a+availIdx:], start)
-	binary.LittleEndian.PutUint16(r.mem[u+usedIdx:], start)
+	binary.LittleEndian.PutUint16(mem[a+availIdx:], start)
+	binary.LittleEndian.PutUint16(mem[u+usedIdx:], start)
 }
 
 // Num returns the queue size.
 func (r *Ring) Num() uint16 { return r.num }
 
 // setDesc fills descriptor i.
-func (r *Ring) setDesc(i uint16, addr uint64, length uint32, flags, next uint16) {
-	d := r.mem[int(i)*descSize : int(i)*descSize+descSize]
+func (r *Ring) setDesc(mem []byte, i uint16, addr uint64, length uint32, flags, next uint16) {
+	d := mem[int(i)*descSize : int(i)*descSize+descSize]
 	binary.LittleEndian.PutUint64(d[descAddr:], addr)
 	binary.LittleEndian.PutUint32(d[descLen:], length)
 	binary.LittleEndian.PutUint16(d[descFlags:], flags)
@@ -82,38 +82,38 @@ func (r *Ring) setDesc(i uint16, addr uint64, length uint32, flags, next uint16)
 }
 
 // desc reads descriptor i.
-func (r *Ring) desc(i uint16) (addr uint64, length uint32, flags, next uint16) {
-	d := r.mem[int(i)*descSize : int(i)*descSize+descSize]
+func (r *Ring) desc(mem []byte, i uint16) (addr uint64, length uint32, flags, next uint16) {
+	d := mem[int(i)*descSize : int(i)*descSize+descSize]
 	return binary.LittleEndian.Uint64(d[descAddr:]), binary.LittleEndian.Uint32(d[descLen:]),
 		binary.LittleEndian.Uint16(d[descFlags:]), binary.LittleEndian.Uint16(d[descNext:])
 }
 
 // push appends the chain starting at descriptor head to the available ring; the device sees it
 // only after publish.
-func (r *Ring) push(head uint16) {
+func (r *Ring) push(mem []byte, head uint16) {
 	slot := r.availOff + availRing + 2*int(r.nextAvail&(r.num-1))
-	binary.LittleEndian.PutUint16(r.mem[slot:], head)
+	binary.LittleEndian.PutUint16(mem[slot:], head)
 	r.nextAvail++
 }
 
 // publish makes every pushed chain visible: the ring entries are ordered before avail.idx
 // (VIRTIO 1.2 §2.7.13 "Updating idx").
-func (r *Ring) publish() {
+func (r *Ring) publish(mem []byte) {
 	storeBarrier()
-	binary.LittleEndian.PutUint16(r.mem[r.availOff+availIdx:], r.nextAvail)
+	binary.LittleEndian.PutUint16(mem[r.availOff+availIdx:], r.nextAvail)
 }
 
 // usedIndex reads the device's used.idx.
-func (r *Ring) usedIndex() uint16 {
-	idx := binary.LittleEndian.Uint16(r.mem[r.usedOff+usedIdx:])
+func (r *Ring) usedIndex(mem []byte) uint16 {
+	idx := binary.LittleEndian.Uint16(mem[r.usedOff+usedIdx:])
 	loadBarrier()
 	return idx
 }
 
 // Pending returns how many used entries the device has returned that the driver has not taken.
 // A device that claims more than num (a broken or hostile device) is clamped to num.
-func (r *Ring) Pending() uint16 {
-	n := r.usedIndex() - r.lastUsed
+func (r *Ring) Pending(mem []byte) uint16 {
+	n := r.usedIndex(mem) - r.lastUsed
 	if n > r.InFlight() {
 		return r.InFlight()
 	}
@@ -124,30 +124,30 @@ func (r *Ring) Pending() uint16 {
 func (r *Ring) InFlight() uint16 { return r.nextAvail - r.lastUsed }
 
 // used takes the next used entry: the head id and the bytes the device wrote.
-func (r *Ring) used() (id uint32, length uint32, ok bool) {
-	if r.Pending() == 0 {
+func (r *Ring) used(mem []byte) (id uint32, length uint32, ok bool) {
+	if r.Pending(mem) == 0 {
 		return 0, 0, false
 	}
 	e := r.usedOff + usedRing + usedElemSize*int(r.lastUsed&(r.num-1))
-	id = binary.LittleEndian.Uint32(r.mem[e:])
-	length = binary.LittleEndian.Uint32(r.mem[e+4:])
+	id = binary.LittleEndian.Uint32(mem[e:])
+	length = binary.LittleEndian.Uint32(mem[e+4:])
 	r.lastUsed++
 	return id, length, true
 }
 
 // needsKick reports whether the device asked to be notified of new buffers (VIRTQ_USED_F_NO_NOTIFY
 // clear). The full barrier orders the preceding avail.idx store before the flag load (§2.7.13.4).
-func (r *Ring) needsKick() bool {
+func (r *Ring) needsKick(mem []byte) bool {
 	fullBarrier()
-	return binary.LittleEndian.Uint16(r.mem[r.usedOff+usedFlags:])&usedFNoNotify == 0
+	return binary.LittleEndian.Uint16(mem[r.usedOff+usedFlags:])&usedFNoNotify == 0
 }
 
 // setInterrupts sets or clears VIRTQ_AVAIL_F_NO_INTERRUPT (a hint the device may ignore).
-func (r *Ring) setInterrupts(on bool) {
+func (r *Ring) setInterrupts(mem []byte, on bool) {
 	var f uint16
 	if !on {
 		f = availFNoInterrupt
 	}
-	binary.LittleEndian.PutUint16(r.mem[r.availOff+availFlags:], f)
+	binary.LittleEndian.PutUint16(mem[r.availOff+availFlags:], f)
 	fullBarrier()
 }

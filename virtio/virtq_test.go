@@ -27,53 +27,55 @@ func TestRingSize(t *testing.T) {
 // deviceSide is the device half of a ring for tests: it takes available heads and returns them.
 type deviceSide struct {
 	r         *Ring
+	mem       []byte
 	lastAvail uint16
 	usedIdx   uint16
 }
 
 func (d *deviceSide) take() (uint16, bool) {
-	idx := binary.LittleEndian.Uint16(d.r.mem[d.r.availOff+availIdx:])
+	idx := binary.LittleEndian.Uint16(d.mem[d.r.availOff+availIdx:])
 	if idx == d.lastAvail {
 		return 0, false
 	}
-	h := binary.LittleEndian.Uint16(d.r.mem[d.r.availOff+availRing+2*int(d.lastAvail%d.r.num):])
+	h := binary.LittleEndian.Uint16(d.mem[d.r.availOff+availRing+2*int(d.lastAvail%d.r.num):])
 	d.lastAvail++
 	return h, true
 }
 
 func (d *deviceSide) give(id uint16, n uint32) {
 	e := d.r.usedOff + usedRing + usedElemSize*int(d.usedIdx%d.r.num)
-	binary.LittleEndian.PutUint32(d.r.mem[e:], uint32(id))
-	binary.LittleEndian.PutUint32(d.r.mem[e+4:], n)
+	binary.LittleEndian.PutUint32(d.mem[e:], uint32(id))
+	binary.LittleEndian.PutUint32(d.mem[e+4:], n)
 	d.usedIdx++
-	binary.LittleEndian.PutUint16(d.r.mem[d.r.usedOff+usedIdx:], d.usedIdx)
+	binary.LittleEndian.PutUint16(d.mem[d.r.usedOff+usedIdx:], d.usedIdx)
 }
 
 func newTestRing(num, start uint16) (*Ring, *deviceSide) {
 	_, _, size := RingSize(num)
 	r := new(Ring)
-	r.init(make([]byte, size), num, start)
-	return r, &deviceSide{r: r, lastAvail: start, usedIdx: start}
+	mem := make([]byte, size)
+	r.init(mem, num, start)
+	return r, &deviceSide{r: r, mem: mem, lastAvail: start, usedIdx: start}
 }
 
 func TestRingWraparound(t *testing.T) {
 	r, dev := newTestRing(8, 0xfffa)
 	for i := uint16(0); i < 8; i++ {
-		r.setDesc(i, 0x1000*uint64(i), 100+uint32(i), descFWrite, 0)
-		r.push(i)
+		r.setDesc(dev.mem, i, 0x1000*uint64(i), 100+uint32(i), descFWrite, 0)
+		r.push(dev.mem, i)
 	}
-	if got := binary.LittleEndian.Uint16(r.mem[r.availOff+availIdx:]); got != 0xfffa {
+	if got := binary.LittleEndian.Uint16(dev.mem[r.availOff+availIdx:]); got != 0xfffa {
 		t.Fatalf("avail.idx = %#x before publish, want unchanged 0xfffa", got)
 	}
-	r.publish()
-	if got := binary.LittleEndian.Uint16(r.mem[r.availOff+availIdx:]); got != 0x0002 {
+	r.publish(dev.mem)
+	if got := binary.LittleEndian.Uint16(dev.mem[r.availOff+availIdx:]); got != 0x0002 {
 		t.Fatalf("avail.idx = %#x after 8 pushes from 0xfffa, want 0x0002", got)
 	}
-	if r.InFlight() != 8 || r.Pending() != 0 {
-		t.Fatalf("InFlight, Pending = %d, %d; want 8, 0", r.InFlight(), r.Pending())
+	if r.InFlight() != 8 || r.Pending(dev.mem) != 0 {
+		t.Fatalf("InFlight, Pending = %d, %d; want 8, 0", r.InFlight(), r.Pending(dev.mem))
 	}
 	// Slot (0xfffa % 8) = 2 holds the first head.
-	if h := binary.LittleEndian.Uint16(r.mem[r.availOff+availRing+2*2:]); h != 0 {
+	if h := binary.LittleEndian.Uint16(dev.mem[r.availOff+availRing+2*2:]); h != 0 {
 		t.Errorf("avail.ring[2] = %d, want head 0", h)
 	}
 	for round := 0; round < 3; round++ {
@@ -89,38 +91,38 @@ func TestRingWraparound(t *testing.T) {
 			t.Fatalf("round %d: device took %d heads, want 8", round, len(order))
 		}
 		for i := len(order) - 1; i >= 0; i-- { // out-of-order completion
-			_, l, _, _ := r.desc(order[i])
+			_, l, _, _ := r.desc(dev.mem, order[i])
 			dev.give(order[i], l)
 		}
-		if r.Pending() != 8 {
-			t.Fatalf("round %d: Pending = %d, want 8", round, r.Pending())
+		if r.Pending(dev.mem) != 8 {
+			t.Fatalf("round %d: Pending = %d, want 8", round, r.Pending(dev.mem))
 		}
 		for i := len(order) - 1; i >= 0; i-- {
-			id, l, ok := r.used()
+			id, l, ok := r.used(dev.mem)
 			if !ok || uint16(id) != order[i] || l != 100+uint32(order[i]) {
 				t.Fatalf("round %d: used() = %d, %d, %v; want %d, %d", round, id, l, ok, order[i], 100+uint32(order[i]))
 			}
-			r.push(uint16(id))
+			r.push(dev.mem, uint16(id))
 		}
-		if _, _, ok := r.used(); ok {
+		if _, _, ok := r.used(dev.mem); ok {
 			t.Fatalf("round %d: used() returned an entry past used.idx", round)
 		}
-		r.publish()
+		r.publish(dev.mem)
 	}
 }
 
 func TestRingHostileUsedIndex(t *testing.T) {
-	r, _ := newTestRing(4, 0)
-	r.push(0)
-	r.push(1)
-	r.publish()
-	binary.LittleEndian.PutUint16(r.mem[r.usedOff+usedIdx:], 0x8000) // claims 32768 completions
-	if p := r.Pending(); p != 2 {
+	r, dev := newTestRing(4, 0)
+	r.push(dev.mem, 0)
+	r.push(dev.mem, 1)
+	r.publish(dev.mem)
+	binary.LittleEndian.PutUint16(dev.mem[r.usedOff+usedIdx:], 0x8000) // claims 32768 completions
+	if p := r.Pending(dev.mem); p != 2 {
 		t.Errorf("Pending with used.idx far ahead = %d, want 2 (clamped to in flight)", p)
 	}
 	n := 0
 	for {
-		if _, _, ok := r.used(); !ok {
+		if _, _, ok := r.used(dev.mem); !ok {
 			break
 		}
 		n++
@@ -131,20 +133,20 @@ func TestRingHostileUsedIndex(t *testing.T) {
 }
 
 func TestRingKickAndInterruptFlags(t *testing.T) {
-	r, _ := newTestRing(4, 0)
-	if !r.needsKick() {
+	r, dev := newTestRing(4, 0)
+	if !r.needsKick(dev.mem) {
 		t.Error("needsKick with used.flags = 0")
 	}
-	binary.LittleEndian.PutUint16(r.mem[r.usedOff+usedFlags:], usedFNoNotify)
-	if r.needsKick() {
+	binary.LittleEndian.PutUint16(dev.mem[r.usedOff+usedFlags:], usedFNoNotify)
+	if r.needsKick(dev.mem) {
 		t.Error("needsKick with VIRTQ_USED_F_NO_NOTIFY")
 	}
-	r.setInterrupts(false)
-	if f := binary.LittleEndian.Uint16(r.mem[r.availOff+availFlags:]); f != availFNoInterrupt {
+	r.setInterrupts(dev.mem, false)
+	if f := binary.LittleEndian.Uint16(dev.mem[r.availOff+availFlags:]); f != availFNoInterrupt {
 		t.Errorf("avail.flags = %#x, want VIRTQ_AVAIL_F_NO_INTERRUPT", f)
 	}
-	r.setInterrupts(true)
-	if f := binary.LittleEndian.Uint16(r.mem[r.availOff+availFlags:]); f != 0 {
+	r.setInterrupts(dev.mem, true)
+	if f := binary.LittleEndian.Uint16(dev.mem[r.availOff+availFlags:]); f != 0 {
 		t.Errorf("avail.flags = %#x, want 0", f)
 	}
 }
@@ -180,10 +182,10 @@ func FuzzRing(f *testing.F) {
 						t.Fatalf("descriptor %d posted twice", id)
 					}
 					busy[id] = true
-					r.setDesc(id, uint64(id)*2048, 2048, descFWrite, 0)
-					r.push(id)
+					r.setDesc(dev.mem, id, uint64(id)*2048, 2048, descFWrite, 0)
+					r.push(dev.mem, id)
 				}
-				r.publish()
+				r.publish(dev.mem)
 			case 1: // device takes up to n
 				for ; n > 0; n-- {
 					h, ok := dev.take()
@@ -205,7 +207,7 @@ func FuzzRing(f *testing.F) {
 				}
 			case 3: // driver reclaims up to n
 				for ; n > 0; n-- {
-					id, l, ok := r.used()
+					id, l, ok := r.used(dev.mem)
 					if !ok {
 						break
 					}
@@ -220,8 +222,8 @@ func FuzzRing(f *testing.F) {
 			if int(r.InFlight()) > int(num) || int(r.InFlight()) != int(num)-len(free) {
 				t.Fatalf("InFlight = %d with %d of %d free", r.InFlight(), len(free), num)
 			}
-			if int(r.Pending()) != len(returned) {
-				t.Fatalf("Pending = %d, device returned %d", r.Pending(), len(returned))
+			if int(r.Pending(dev.mem)) != len(returned) {
+				t.Fatalf("Pending = %d, device returned %d", r.Pending(dev.mem), len(returned))
 			}
 			if r.nextAvail-dev.lastAvail != uint16(int(num)-len(free)-len(atDevice)-len(returned)) {
 				t.Fatalf("avail index %#x, device at %#x: %d posted but not taken", r.nextAvail, dev.lastAvail, r.nextAvail-dev.lastAvail)
