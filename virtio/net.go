@@ -47,11 +47,11 @@ type Net[C Channel] struct {
 	ch      C
 	dmaPhys uint64
 	isc     uint8
-	ipl   IPLDevice
-	sid   SubchannelID
-	bus   BusID
-	mac   [6]byte
-	ready bool
+	ipl     IPLDevice
+	sid     SubchannelID
+	bus     BusID
+	mac     [6]byte
+	ready   bool
 
 	orb   ORB
 	schib SCHIB
