@@ -28,7 +28,8 @@ type DHCPConfig struct {
 	NAKs   int                   // NAK this many REQUESTs before ACKing
 	Leases map[string]netip.Addr // fixed addresses by MAC ("52:54:00:12:34:56"); others get 10.0.2.15, .16, …
 
-	// Second, when non-nil, runs a second server (10.0.2.3) that offers first with its own bootfile.
+	// Second, when non-nil, runs a second server (10.0.2.3) that offers 200 ms before the primary,
+	// with its own bootfile; both name the lab (10.0.2.2) as TFTP server (siaddr).
 	Second *SecondDHCP
 }
 
@@ -36,6 +37,9 @@ type DHCPConfig struct {
 type SecondDHCP struct {
 	Bootfile string
 }
+
+// secondLead is how much earlier than the primary the second server offers.
+const secondLead = 200 * time.Millisecond
 
 // DHCP option codes the lab sets (RFC 2132, RFC 5071).
 const (
@@ -67,7 +71,7 @@ func (l *Lab) startDHCP() error {
 	if d.cfg.Second != nil {
 		// Bound to its own address so its replies carry 10.0.2.3 as source; it never receives
 		// (broadcasts arrive on the wildcard socket above).
-		if d.second, err = l.udpConn(SecondAddr, 6767); err != nil {
+		if d.second, err = l.udpConn(SecondAddr, 67); err != nil {
 			return err
 		}
 	}
@@ -108,10 +112,11 @@ func (d *dhcpServer) handle(conn net.PacketConn, _ net.Addr, m *dhcpv4.DHCPv4) {
 	d.l.Logf("dhcp: %s from %s xid %s params %v%s", mt, mac, m.TransactionID, paramList(m), archSuffix(m))
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
+		d.sleep()
 		if d.second != nil {
 			d.reply(d.second, m, dhcpv4.MessageTypeOffer, SecondAddr, d.cfg.Second.Bootfile)
+			time.Sleep(secondLead) // the second server wins the race
 		}
-		d.sleep()
 		d.reply(conn, m, dhcpv4.MessageTypeOffer, LabAddr, d.cfg.Bootfile)
 	case dhcpv4.MessageTypeRequest:
 		sid := m.ServerIdentifier()
@@ -151,7 +156,7 @@ func (d *dhcpServer) reply(conn net.PacketConn, req *dhcpv4.DHCPv4, mt dhcpv4.Me
 		yi := net.IP(d.lease(req.ClientHWAddr.String()).AsSlice())
 		mods = append(mods,
 			dhcpv4.WithYourIP(yi),
-			dhcpv4.WithServerIP(sip),
+			dhcpv4.WithServerIP(net.IP(LabAddr.AsSlice())), // both servers point at the lab's TFTP server
 			dhcpv4.WithNetmask(net.CIDRMask(labPrefix, 32)),
 			dhcpv4.WithRouter(net.IP(LabAddr.AsSlice())),
 			dhcpv4.WithDNS(net.IP(LabAddr.AsSlice())),

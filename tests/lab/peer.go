@@ -177,7 +177,7 @@ func (l *Lab) onClose(f func()) {
 }
 
 // udpConn opens a UDP endpoint on the lab stack bound to addr:port (addr invalid = any address)
-// with SO_BROADCAST set, as a net.PacketConn.
+// with SO_BROADCAST and SO_REUSEADDR set, as a net.PacketConn.
 func (l *Lab) udpConn(addr netip.Addr, port uint16) (*gonet.UDPConn, error) {
 	var wq waiter.Queue
 	ep, err := l.stack.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
@@ -185,6 +185,7 @@ func (l *Lab) udpConn(addr netip.Addr, port uint16) (*gonet.UDPConn, error) {
 		return nil, fmt.Errorf("lab: udp endpoint for port %d: %s", port, err)
 	}
 	ep.SocketOptions().SetBroadcast(true)
+	ep.SocketOptions().SetReuseAddress(true) // the second DHCP server binds 10.0.2.3:67 beside *:67
 	fa := tcpip.FullAddress{NIC: nicID, Port: port}
 	if addr.IsValid() {
 		fa.Addr = tcpip.AddrFrom4(addr.As4())

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	"github.com/pin/tftp/v3"
@@ -39,7 +38,7 @@ func (r *errorAfterReader) Read(p []byte) (int, error) {
 }
 
 func (l *Lab) startTFTP() error {
-	conn, err := l.udpConn(netip.Addr{}, 69) // any address: the second DHCP server (10.0.2.3) names itself as TFTP server
+	conn, err := l.udpConn(LabAddr, 69)
 	if err != nil {
 		return err
 	}

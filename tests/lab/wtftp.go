@@ -191,10 +191,10 @@ func (t *wtransfer) send(p []byte) error {
 	return err
 }
 
-// waitAck reads until an ACK (or ERROR) from the peer's address and port arrives or the timeout
-// passes. Packets from other TIDs get ERROR 5 and are otherwise ignored.
-func (t *wtransfer) waitAck() (block uint16, ok bool, err error) {
-	t.conn.SetReadDeadline(time.Now().Add(t.neg.timeout))
+// waitAck reads until an ACK (or ERROR) from the peer's address and port arrives or deadline
+// passes (ok false). Packets from other TIDs get ERROR 5 and are otherwise ignored.
+func (t *wtransfer) waitAck(deadline time.Time) (block uint16, ok bool, err error) {
+	t.conn.SetReadDeadline(deadline)
 	for {
 		n, from, err := t.conn.ReadFrom(t.buf)
 		if err != nil {
@@ -237,11 +237,17 @@ func (t *wtransfer) run() error {
 			if err := t.send(t.neg.oack); err != nil {
 				return err
 			}
-			b, ok, err := t.waitAck()
-			if err != nil {
-				return err
+			deadline := time.Now().Add(t.neg.timeout)
+			for !acked {
+				b, ok, err := t.waitAck(deadline)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					break
+				}
+				acked = b == 0
 			}
-			acked = ok && b == 0
 		}
 		if !acked {
 			return errors.New("no ACK for the OACK")
@@ -249,6 +255,7 @@ func (t *wtransfer) run() error {
 	}
 	base := 1 // first unacknowledged block (1-based, not wrapped)
 	tries := 0
+	dupResent := 0 // the base for which a duplicate ACK already triggered an early resend
 	for base <= nblocks {
 		end := min(base+t.neg.windowsize-1, nblocks)
 		for b := base; b <= end; b++ {
@@ -264,24 +271,33 @@ func (t *wtransfer) run() error {
 				return err
 			}
 		}
-		blk, ok, err := t.waitAck()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			if tries++; tries > tftpRetries {
-				return fmt.Errorf("no ACK for block %d after %d tries", base, tries)
+		// Wait for progress. A duplicate ACK of the block before the window is not a reason
+		// to resend in lock-step (that is the Sorcerer's Apprentice bug, RFC 1123 §4.2.3.1);
+		// with a window it means the window's first block was lost, so resend once early.
+		deadline := time.Now().Add(t.neg.timeout)
+		progressed := false
+		for !progressed {
+			blk, ok, err := t.waitAck(deadline)
+			if err != nil {
+				return err
 			}
-			t.resent += end - base + 1
-			continue
-		}
-		// Map the 16-bit ACK onto [base-1, end]; anything else is stale.
-		for b := end; b >= base-1; b-- {
-			if uint16(b) == blk {
-				if b >= base {
-					tries = 0
+			if !ok {
+				if tries++; tries > tftpRetries {
+					return fmt.Errorf("no ACK for block %d after %d tries", base, tries)
 				}
-				base = b + 1
+				t.resent += end - base + 1
+				break
+			}
+			// Map the 16-bit ACK onto [base-1, end]; anything else is stale.
+			for b := end; b >= base; b-- {
+				if uint16(b) == blk {
+					base, tries, progressed = b+1, 0, true
+					break
+				}
+			}
+			if !progressed && uint16(base-1) == blk && t.neg.windowsize > 1 && dupResent != base {
+				dupResent = base
+				t.resent += end - base + 1
 				break
 			}
 		}
