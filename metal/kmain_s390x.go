@@ -65,6 +65,7 @@ func kmain() {
 		tooLittleRAM(kend + MinFreeRAM)
 	}
 	fdInit()
+	selfTest()
 	loadLoader()
 }
 

@@ -295,10 +295,13 @@ func pgmTrap() {
 		case faultAccErr:
 			raiseSync(t, sigSEGV, segvAccErr, va)
 		case faultOOM:
-			kprint("metal: out of memory faulting in ")
+			kprint("metal: out of memory: no free frame for loader address ")
 			kprintHexShort(va)
-			kline("")
+			kprint(" (")
+			kprintDec(ramSize >> 20)
+			kline(" MiB of RAM)")
 			dumpTCB(t)
+			kline("metal: exit status 137")
 			disabledWait(waitFatalSignal)
 		default:
 			raiseSync(t, sigSEGV, segvMapErr, va)
