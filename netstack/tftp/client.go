@@ -123,6 +123,11 @@ func (c *Client) get(ctx context.Context, server netip.AddrPort, name string, w 
 	if err != nil {
 		return res, fmt.Errorf("open socket: %w", err)
 	}
+	// A whole window must fit the socket's receive buffer, or its tail is dropped and only a timeout recovers.
+	// Host sockets grow on request (up to net.core.rmem_max); a gVisor socket's buffer is set by whoever opens it.
+	if rb, ok := conn.(interface{ SetReadBuffer(int) error }); ok && o.WindowSize > 1 {
+		rb.SetReadBuffer(2 * o.WindowSize * (o.BlockSize + 256))
+	}
 	t := &transfer{
 		ctx:    ctx,
 		o:      o,
