@@ -160,14 +160,31 @@ func fault(va uint64, write bool) int {
 		prot = pteProtect
 	}
 	switch {
+	case e&pteInvalid == 0 && e&pteSwImage != 0 && write:
+		// a write to an image page made writable by mprotect: private copy-on-write
+		if !copyOnWrite(pte, e&^0xfff) {
+			return faultOOM
+		}
 	case e&pteInvalid == 0: // already valid: a stale TLB entry or a protection change
+		if e&pteSwImage != 0 {
+			prot = pteProtect
+		}
 		phys.Store64(pte, e&^pteProtect|prot)
 		ptlb()
 	case e&pteSwParked != 0:
+		if e&pteSwImage != 0 {
+			prot = pteProtect
+		}
 		phys.Store64(pte, e&^(pteInvalid|pteSwParked|pteProtect)|prot)
+		if write && e&pteSwImage != 0 && !copyOnWrite(pte, e&^0xfff) {
+			return faultOOM
+		}
 	case v.kind == vmaImage:
 		pa := v.phys + pageDown(va) - v.start
 		phys.Store64(pte, pa|pteSwImage|pteProtect)
+		if write && !copyOnWrite(pte, pa) {
+			return faultOOM
+		}
 	default:
 		a := allocZeroed()
 		if a == 0 {
@@ -176,6 +193,20 @@ func fault(va uint64, write bool) int {
 		phys.Store64(pte, uint64(a)|prot)
 	}
 	return faultOK
+}
+
+// copyOnWrite replaces the image page pa mapped at pte by a private writable copy (the
+// payload itself is never written).
+func copyOnWrite(pte uintptr, pa uint64) bool {
+	pfn, ok := mem.alloc()
+	if !ok {
+		return false
+	}
+	a := uintptr(pfn * pageSize)
+	phys.Copy(a, uintptr(pa), pageSize)
+	phys.Store64(pte, uint64(a))
+	ptlb()
+	return true
 }
 
 // userAddr translates va for a kernel access, faulting the page in as the loader would.

@@ -307,9 +307,13 @@ func pgmTrap() {
 			raiseSync(t, sigSEGV, segvMapErr, va)
 		}
 	case pgmProtection:
-		// the PSW was advanced; rewind to the faulting instruction
+		// the PSW was advanced; rewind to the faulting instruction. A write to a page the VMA
+		// allows writing (an image page after mprotect) is resolved by copy-on-write and retried.
 		t.psw[1] -= uint64(phys.Load16(lcPgmILC) & 0x6)
-		raiseSync(t, sigSEGV, segvAccErr, teid&^0xfff)
+		va := teid &^ 0xfff
+		if teid&0x4 == 0 || fault(va, true) != faultOK {
+			raiseSync(t, sigSEGV, segvAccErr, va)
+		}
 	case pgmOperation, pgmPrivileged, pgmExecute, pgmSpecification:
 		t.psw[1] -= uint64(phys.Load16(lcPgmILC) & 0x6)
 		raiseSync(t, sigILL, illIllOpc, t.psw[1])
