@@ -26,6 +26,8 @@ var (
 	sliceStart  uint64 // TOD when the current thread was switched in
 	bootTOD     uint64
 	switches    uint64
+	maxUsed     int    // threads[maxUsed:] have never been used: loops stop there
+	lastCKC     uint64 // value last loaded into the clock comparator (0 = none yet)
 )
 
 func current() *tcb { return &threads[curIdx] }
@@ -37,6 +39,9 @@ func newThread() *tcb {
 	for i := range threads {
 		t := &threads[i]
 		if t.state == threadFree {
+			if i >= maxUsed {
+				maxUsed = i + 1
+			}
 			*t = tcb{}
 			nextTid++
 			t.tid = nextTid
@@ -78,7 +83,7 @@ func deadlineAfter(ns uint64) uint64 {
 // expire wakes every thread whose deadline has passed and returns the earliest deadline left.
 func expire(now uint64) uint64 {
 	next := uint64(0)
-	for i := range threads {
+	for i := 0; i < maxUsed; i++ {
 		t := &threads[i]
 		if t.state != threadBlocked || t.deadline == 0 {
 			continue
@@ -102,8 +107,8 @@ func pick() int {
 		return curIdx
 	}
 	start := curIdx + 1
-	for k := 0; k < maxThreads; k++ {
-		i := (start + k) % maxThreads
+	for k := 0; k < maxUsed; k++ {
+		i := (start + k) % maxUsed
 		if threads[i].state == threadRunnable {
 			return i
 		}
@@ -112,7 +117,7 @@ func pick() int {
 }
 
 func othersRunnable(i int) bool {
-	for k := range threads {
+	for k := 0; k < maxUsed; k++ {
 		if k != i && threads[k].state == threadRunnable {
 			return true
 		}
@@ -132,6 +137,7 @@ func dispatch() {
 				deadlock()
 			}
 			setClockComparator(next)
+			lastCKC = next
 			curIdx = -1
 			curTCB = tcbAddr(&idleTCB)
 			idleWait()
@@ -159,7 +165,10 @@ func dispatch() {
 		if ckc == 0 {
 			ckc = ^uint64(0)
 		}
-		setClockComparator(ckc)
+		if ckc != lastCKC {
+			setClockComparator(ckc)
+			lastCKC = ckc
+		}
 		resume()
 	}
 }
