@@ -1,0 +1,102 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"netipl/tests/qemu"
+)
+
+// ciScenarios are the fast scenarios `go test` runs against QEMU's image (about 30 s in all);
+// `netboot-lab -scenario all` (bench/lab.sh) runs the whole matrix.
+var ciScenarios = map[string]Outcome{
+	"direct-kernel":  Pass,
+	"pxe-dir-mac":    Pass,
+	"ins-file":       Pass,
+	"append-initrd":  Pass,
+	"missing-files":  Pass,
+	"garbage-tiny":   Pass,
+	"garbage-config": XFail,
+}
+
+func qemuPrereqs(t *testing.T) (fixtures string) {
+	t.Helper()
+	if _, err := exec.LookPath(qemu.SystemBinary); err != nil {
+		qemu.Unavailable(t, "%s not installed", qemu.SystemBinary)
+	}
+	if _, err := os.Stat(QEMUNetbootImage); err != nil {
+		qemu.Unavailable(t, "QEMU's netboot image: %v", err)
+	}
+	fixtures = filepath.Join("..", "..", ".cache", "fixtures")
+	for _, f := range []string{"vmlinuz", "initrd.gz"} {
+		if _, err := os.Stat(filepath.Join(fixtures, f)); err != nil {
+			qemu.Unavailable(t, "fixture %s missing (run tests/fixtures/fetch.sh): %v", f, err)
+		}
+	}
+	return fixtures
+}
+
+func TestQEMUImageScenarios(t *testing.T) {
+	fixtures := qemuPrereqs(t)
+	all, err := LoadScenarios("scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, sc := range all {
+		want, ok := ciScenarios[sc.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		t.Run(sc.Name, func(t *testing.T) {
+			out := t.TempDir()
+			r := Run(context.Background(), sc, RunOptions{FirmwareName: "qemu", Firmware: QEMUNetbootImage,
+				Fixtures: fixtures, OutDir: out})
+			if r.Outcome != want {
+				t.Errorf("Run(%s) = %s (%s) in %.1fs, want %s\nconsole:\n%s\nlab log:\n%s", sc.Name, r.Outcome, r.Reason,
+					r.Elapsed.Seconds(), want, tail(r.Console, 40), r.LabLog)
+			}
+			for _, ext := range []string{".pcap", ".lab.log", ".console"} {
+				if st, err := os.Stat(filepath.Join(out, sc.Name+ext)); err != nil || st.Size() == 0 {
+					t.Errorf("Run(%s) left no %s: %v", sc.Name, ext, err)
+				}
+			}
+		})
+	}
+	if seen != len(ciScenarios) {
+		t.Errorf("found %d of the %d CI scenarios in scenarios/", seen, len(ciScenarios))
+	}
+}
+
+// TestQEMUHangIsBounded checks that a firmware that never finishes is killed at the scenario's
+// time bound and reported as a hang (QEMU's image loops forever on a random bootfile).
+func TestQEMUHangIsBounded(t *testing.T) {
+	fixtures := qemuPrereqs(t)
+	sc, err := ParseScenario("hang.scn", strings.NewReader(
+		"desc hang\ntimeout 4s\ndhcp bootfile garbage.bin\nfile garbage.bin random 65536\nwant Failed to load OS from network\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := Run(context.Background(), sc, RunOptions{FirmwareName: "qemu", Firmware: QEMUNetbootImage, Fixtures: fixtures})
+	if r.Outcome != Hang || !strings.Contains(r.Reason, "killed at 4s") {
+		t.Errorf("Run(hang) = %s %q, want HANG killed at 4s", r.Outcome, r.Reason)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("Run(hang) returned after %v, want about 4 s", el)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
