@@ -52,10 +52,12 @@ func dumpThreads() {
 		}
 		kprint("  thread ")
 		kprintDec(uint64(t.tid))
-		kprint(" state ")
-		kprintDec(uint64(t.state))
-		kprint(" wait ")
-		kprintDec(uint64(t.waitKind))
+		kprint(" ")
+		kprint(stateNames[t.state])
+		if t.state == threadBlocked {
+			kprint(" in ")
+			kprint(waitNames[t.waitKind])
+		}
 		kprint(" at ")
 		kprintHexShort(t.psw[1])
 		kprintSymbol(t.psw[1])
@@ -130,3 +132,7 @@ func kprintSymbol(addr uint64) {
 	kprintHexShort(off)
 	kprint(">")
 }
+
+var stateNames = [...]string{threadFree: "free", threadRunnable: "runnable", threadBlocked: "blocked"}
+
+var waitNames = [...]string{waitNone: "-", waitSleep: "nanosleep", waitFutex: "futex", waitEpoll: "epoll_pwait"}

@@ -22,7 +22,7 @@ func disabledWait(code uint64)
 // sigpStopSelf stops this CPU (QEMU then exits 0). Never returns.
 func sigpStopSelf()
 
-func servc(cmd uint32, sccb uintptr) (cc uint8)
+func servc(cmd uint32, sccb uintptr) cc
 func stckf() uint64
 func setClockComparator(v uint64)
 func loadASCE(asce uint64)
@@ -30,4 +30,7 @@ func ptlb()
 func stfle(buf uintptr)
 func prno(fc uint64, param, buf, n uintptr)
 func diag308(subcode uint64, addr uintptr) (rc uint64)
-func stsi(buf uintptr, fc, sel1, sel2 uint64) (cc uint8)
+func stsi(buf uintptr, fc, sel1, sel2 uint64) cc
+
+// cc is the condition code an instruction set (PoP 4.1.1, PSW bits 18-19).
+type cc uint8

@@ -189,7 +189,7 @@ TEXT ·sigpStopSelf(SB),NOSPLIT|NOFRAME,$0
 	MOVD	$0xfff, R2
 	BR	haltR2<>(SB)
 
-// func servc(cmd uint32, sccb uintptr) (cc uint8) — SERVICE CALL (SERVC, B220): issue SCLP
+// func servc(cmd uint32, sccb uintptr) cc — SERVICE CALL (SERVC, B220): issue SCLP
 // command cmd on the SCCB at sccb. In: R1 = cmd, R2 = sccb. Out: condition code.
 TEXT ·servc(SB),NOSPLIT|NOFRAME,$0-17
 	MOVWZ	cmd+0(FP), R1
@@ -198,7 +198,7 @@ TEXT ·servc(SB),NOSPLIT|NOFRAME,$0-17
 	IPM	R3
 	SRD	$28, R3
 	AND	$3, R3
-	MOVB	R3, cc+16(FP)
+	MOVB	R3, ret+16(FP)
 	RET
 
 // func stckf() uint64 — STORE CLOCK FAST (B27C): the TOD clock.
@@ -261,7 +261,7 @@ TEXT ·diag308(SB),NOSPLIT|NOFRAME,$0-24
 	MOVD	R3, rc+16(FP)
 	RET
 
-// func stsi(buf uintptr, fc, sel1, sel2 uint64) (cc uint8) — STORE SYSTEM INFORMATION (B27D):
+// func stsi(buf uintptr, fc, sel1, sel2 uint64) cc — STORE SYSTEM INFORMATION (B27D):
 // R0 = fc<<28 | sel1, R1 = sel2, the 4 KiB SYSIB goes to buf (page aligned).
 TEXT ·stsi(SB),NOSPLIT|NOFRAME,$0-33
 	MOVD	fc+8(FP), R0
@@ -274,7 +274,7 @@ TEXT ·stsi(SB),NOSPLIT|NOFRAME,$0-33
 	IPM	R3
 	SRD	$28, R3
 	AND	$3, R3
-	MOVB	R3, cc+32(FP)
+	MOVB	R3, ret+32(FP)
 	RET
 
 // func imageEnd() uintptr — the address of runtime·end (end of metal's .noptrbss).

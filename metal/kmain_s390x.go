@@ -36,8 +36,9 @@ func kmain() {
 	sclpEnableConsole()
 
 	ramSize = sclpRAMSize()
+	facts.memTotal = ramSize
 	if ramSize > maxRAM {
-		ramSize = maxRAM
+		ramSize = maxRAM // frames come from the first 16 GiB; MemTotal still reports all RAM
 	}
 	payloadAddr = (imageEnd() + PayloadAlign - 1) &^ (PayloadAlign - 1)
 	if ramSize <= uint64(payloadAddr)+payloadHdrSize {
@@ -58,7 +59,6 @@ func kmain() {
 		tooLittleRAM(need)
 	}
 	memInit(ramSize, LinkBase, kend)
-	facts.memTotal = ramSize
 	probeCPU()
 	probeIPL()
 	if !mmInit() {
@@ -117,6 +117,7 @@ func probeIPL() {
 		}
 	}
 	sysib := pageAligned(&sysibArea)
+	// STSI cc 0: SYSIB stored; cc 3: level 3 (a hypervisor) not available, so no UUID
 	if stsi(sysib, 3, 2, 2) == 0 && phys.Load8(sysib+31)&0xf > 0 {
 		copy(facts.uuid[:], phys.Bytes(sysib+80, 16))
 	}

@@ -39,11 +39,13 @@ func sclpCall(cmd uint32, length uint16) (resp uint16) {
 	phys.Store16(s+6, 0) // response code
 	for i := 0; i < 1000; i++ {
 		switch servc(cmd, s) {
-		case 0: // accepted
+		case 0: // command initiated (QEMU completes it before SERVC ends)
 			return phys.Load16(s + 6)
+		case 1: // not defined for SERVC
+			return 0
 		case 2: // busy: try again
 			continue
-		default: // 1, 3: not operational
+		case 3: // SCLP not operational
 			return 0
 		}
 	}
