@@ -1,16 +1,19 @@
 package metal_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
 	"fmt"
+	"netipl/linker"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"netipl/tests/qemu"
 )
@@ -88,38 +91,24 @@ func buildProgram(t *testing.T, pkg, goarch string) string {
 	return out
 }
 
-// linkerCmd is the linker's command-line front end (docs/image.md, Makefile `image`).
-const linkerCmd = "./linker/cmd/netipl-link"
-
 // buildImage builds a netipl image around the main package pkg with extra argv (after
-// argv[0]) and environment entries baked in, using the linker's command line
-// (`netipl-link -loader PKG -o OUT -arg A -env K=V`, as `make image` does).
-// It calls qemu.Unavailable when the linker is not in the tree; a linker that exists but
-// fails is a test failure.
+// argv[0]) and environment entries baked in, through the linker's Go API (the same call
+// `make image` / netipl-link makes). An image that cannot be built is reported through
+// qemu.Unavailable (skip; a failure under CI=true) with the linker's error.
 func buildImage(t *testing.T, pkg string, args, env []string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	root := moduleRoot(t)
-	if src, _ := filepath.Glob(filepath.Join(root, linkerCmd, "*.go")); len(src) == 0 {
-		qemu.Unavailable(t, "cannot build a netipl image: %s has no Go files yet", linkerCmd)
-	}
 	key := fmt.Sprintf("image %s %q %q", pkg, args, env)
 	out, ok := buildPath(t, key, filepath.Base(pkg)+".img")
 	if ok {
 		return out
 	}
-	cmdArgs := []string{"run", linkerCmd, "-loader", pkg, "-o", out}
-	for _, a := range args {
-		cmdArgs = append(cmdArgs, "-arg", a)
-	}
-	for _, e := range env {
-		cmdArgs = append(cmdArgs, "-env", e)
-	}
-	cmd := exec.Command(goTool(), cmdArgs...)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build image: go %s: %v\n%s", strings.Join(cmdArgs, " "), err, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	o := linker.Options{Loader: pkg, Args: args, Env: env, Out: out, Dir: moduleRoot(t), Go: goTool()}
+	if err := linker.Build(ctx, o); err != nil {
+		qemu.Unavailable(t, "cannot build the image: linker.Build(%+v): %v", o, err)
 	}
 	buildDone[key] = out
 	return out
