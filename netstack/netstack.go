@@ -7,6 +7,9 @@
 // (SetAddress, SetGateway): statically, or from a DHCP lease the caller obtained through ListenUDP.
 // Sockets are ordinary net.PacketConn / net.Conn values (gVisor's gonet adapters).
 //
+// New lowers gVisor's global log level to warnings: its informational notices would otherwise
+// appear on the guest console.
+//
 // Fault injection and tracing wrap the link: Config.WrapLink receives the endpoint and may return a
 // decorator that embeds gVisor's nested.Endpoint (as link/sniffer does).
 package netstack
@@ -20,6 +23,7 @@ import (
 	"os"
 	"sync"
 
+	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -130,6 +134,9 @@ func New(cfg Config) (*Stack, error) {
 	if clock == nil {
 		clock = tcpip.NewStdClock()
 	}
+	// gVisor logs rate-limited notices (e.g. dropped martian packets) at Info to stderr; in the
+	// guest stderr is the console, which only the loader writes. Keep warnings and worse.
+	log.SetLevel(log.Warning)
 	st.s = stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
