@@ -59,7 +59,7 @@ if image bench-idle ./tests/metal/bench -arg -getpid=0 -arg -idle=5s; then
   val[idle]=$("$tool" -mode kernel -image "$out/bench-idle.img" -m 256 -timeout 120s \
     -mark '^bench: idle start' -mark '^bench: idle end' |
     awk '/^run 0: mark 0 at/ {a0=$6; c0=$8} /^run 0: mark 1 at/ {a1=$6; c1=$8; ok=1}
-         END {if (ok && a1 > a0) printf "%.1f %% (%.2f s CPU over %.2f s)\n", 100*(c1-c0)/(a1-a0), c1-c0, a1-a0; else print "n/a"}')
+         END {if (ok && a1 > a0) printf "%.1f %% (%.2f s CPU in %.2f s, 10 ms ticks)\n", 100*(c1-c0)/(a1-a0), c1-c0, a1-a0; else print "n/a"}')
 fi
 
 # 4. getpid round trip (median of 3 guest-timed runs of 1e5 calls).
@@ -72,10 +72,10 @@ fi
 note=""
 [ $have_linker = 1 ] || note=" (linker not in the tree yet: netipl columns n/a)"
 echo "metal bench, qemu-system-s390x $(qemu-system-s390x --version | awk 'NR==1 {print $4}') TCG, $(nproc) host cores, median of $RUNS runs$note"
-printf '%-58s %-26s %s\n' "measurement" "netipl" "QEMU s390-netboot.img"
-printf '%-58s %-26s %s\n' "QEMU start -> first line of main() (-kernel, hello) [s]" "${val[hello_kernel]}" "-"
-printf '%-58s %-26s %s\n' "QEMU start -> 'Network boot starting...' (netboot_fw) [s]" "${val[nb_fw]}" "${val[qemu_fw]}"
-printf '%-58s %-26s %s\n' "QEMU start -> 'Network boot starting...' (-kernel) [s]" "${val[nb_kernel]}" "-"
-printf '%-58s %-26s %s\n' "host CPU of a guest in time.Sleep(5s)" "${val[idle]}" "-"
-printf '%-58s %-26s %s\n' "MemFree seen by hello in a 128 MiB guest" "${val[memfree]}" "-"
-printf '%-58s %-26s %s\n' "getpid round trip (guest time.Now, 1e5 calls)" "${val[getpid]}" "-"
+printf '%-58s %-36s %s\n' "measurement" "netipl" "QEMU s390-netboot.img"
+printf '%-58s %-36s %s\n' "QEMU start -> first line of main() (-kernel, hello) [s]" "${val[hello_kernel]}" "-"
+printf '%-58s %-36s %s\n' "QEMU start -> 'Network boot starting...' (netboot_fw) [s]" "${val[nb_fw]}" "${val[qemu_fw]}"
+printf '%-58s %-36s %s\n' "QEMU start -> 'Network boot starting...' (-kernel) [s]" "${val[nb_kernel]}" "-"
+printf '%-58s %-36s %s\n' "host CPU of a guest in time.Sleep(5s)" "${val[idle]}" "-"
+printf '%-58s %-36s %s\n' "MemFree seen by hello in a 128 MiB guest" "${val[memfree]}" "-"
+printf '%-58s %-36s %s\n' "getpid round trip (guest time.Now, 1e5 calls)" "${val[getpid]}" "-"
