@@ -6,6 +6,7 @@ const (
 	eNOENT    = 2
 	eSRCH     = 3
 	eINTR     = 4
+	eACCES    = 13
 	eBADF     = 9
 	eAGAIN    = 11
 	eNOMEM    = 12

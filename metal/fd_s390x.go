@@ -118,7 +118,7 @@ func sysOpenPath(path, flags uint64) int64 {
 		return -eNOENT
 	}
 	if flags&3 != 0 {
-		return -ePERM // read-only files
+		return -eACCES // read-only files
 	}
 	return fdAlloc(fdesc{kind: fdFile, file: id, flags: uint32(flags)})
 }

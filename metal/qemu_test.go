@@ -134,3 +134,49 @@ func TestQEMUBadPayload(t *testing.T) {
 		}
 	}
 }
+
+// TestQEMUABIDifferential runs metal/testdata/abiprobe (raw epoll, eventfd, futex, mmap,
+// munmap, madvise, signals, clocks, files) under a real Linux kernel (qemu-s390x user mode)
+// and under metal, and requires the same output line for line.
+func TestQEMUABIDifferential(t *testing.T) {
+	needQEMU(t)
+	if _, err := exec.LookPath("qemu-s390x"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("qemu-s390x not installed (required under CI=true)")
+		}
+		t.Skip("qemu-s390x not installed")
+	}
+	dir := t.TempDir()
+	probe := filepath.Join(dir, "abiprobe")
+	lb := buildS390x(t, probe, "./metal/testdata/abiprobe")
+	mb := buildS390x(t, filepath.Join(dir, "metal"), "-ldflags=-E netipl/metal.kentry -T 0x4001000", "./metal/cmd/metal")
+	linuxOut, err := exec.Command("qemu-s390x", probe).CombinedOutput()
+	if err != nil {
+		t.Fatalf("abiprobe under qemu-s390x: %v\n%s", err, linuxOut)
+	}
+	img, err := linker.Assemble(mb, lb, linker.ArgvEnv("abiprobe", nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metalOut, code := bootImage(t, img, "128")
+	if code != 0 {
+		t.Errorf("qemu exit code %d on metal, want 0", code)
+	}
+	want := strings.Split(strings.TrimSpace(string(linuxOut)), "\n")
+	got := strings.Split(strings.TrimSpace(metalOut), "\n")
+	for i := 0; i < max(len(want), len(got)); i++ {
+		var w, g string
+		if i < len(want) {
+			w = want[i]
+		}
+		if i < len(got) {
+			g = got[i]
+		}
+		if w != g {
+			t.Errorf("line %d: metal %q, Linux %q", i+1, g, w)
+		}
+	}
+	if len(want) < 30 {
+		t.Errorf("abiprobe printed only %d lines on Linux", len(want))
+	}
+}
