@@ -299,6 +299,10 @@ func (st *Stack) routesLocked() {
 	st.s.SetRouteTable(table)
 }
 
+// udpReceiveBuffer is the receive buffer of UDP sockets: a bulk transfer arriving faster than the
+// reader is scheduled is queued rather than dropped (gVisor's default is 208 KiB).
+const udpReceiveBuffer = 4 << 20
+
 // ListenUDP opens a UDP socket bound to laddr (an unspecified address binds to the NIC; port 0
 // picks one). Broadcast is allowed, so a DHCP client can bind 0.0.0.0:68 and send to
 // 255.255.255.255:67 before the stack has an address.
@@ -309,6 +313,7 @@ func (st *Stack) ListenUDP(laddr netip.AddrPort) (*gonet.UDPConn, error) {
 		return nil, fmt.Errorf("netstack: listen udp %s: %s", laddr, terr)
 	}
 	ep.SocketOptions().SetBroadcast(true)
+	ep.SocketOptions().SetReceiveBufferSize(udpReceiveBuffer, true)
 	if terr := ep.Bind(fullAddr(laddr)); terr != nil {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: listen udp %s: %s", laddr, terr)
@@ -318,17 +323,23 @@ func (st *Stack) ListenUDP(laddr netip.AddrPort) (*gonet.UDPConn, error) {
 
 // DialUDP opens a UDP socket connected to raddr, bound to laddr (which may be the zero AddrPort).
 func (st *Stack) DialUDP(laddr, raddr netip.AddrPort) (*gonet.UDPConn, error) {
-	ra := fullAddr(raddr)
-	var la *tcpip.FullAddress
+	var wq waiter.Queue
+	ep, terr := st.s.NewEndpoint(udp.ProtocolNumber, protocolOf(raddr.Addr()), &wq)
+	if terr != nil {
+		return nil, fmt.Errorf("netstack: dial udp %s: %s", raddr, terr)
+	}
+	ep.SocketOptions().SetReceiveBufferSize(udpReceiveBuffer, true)
 	if laddr.IsValid() {
-		a := fullAddr(laddr)
-		la = &a
+		if terr := ep.Bind(fullAddr(laddr)); terr != nil {
+			ep.Close()
+			return nil, fmt.Errorf("netstack: dial udp %s: bind %s: %s", raddr, laddr, terr)
+		}
 	}
-	c, err := gonet.DialUDP(st.s, la, &ra, protocolOf(raddr.Addr()))
-	if err != nil {
-		return nil, fmt.Errorf("netstack: dial udp %s: %w", raddr, err)
+	if terr := ep.Connect(fullAddr(raddr)); terr != nil {
+		ep.Close()
+		return nil, fmt.Errorf("netstack: dial udp %s: %s", raddr, terr)
 	}
-	return c, nil
+	return gonet.NewUDPConn(&wq, ep), nil
 }
 
 // DialTCP connects to raddr; ctx bounds the handshake.

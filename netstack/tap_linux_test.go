@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,162 @@ func TestTapByName(t *testing.T) {
 	if strings.Contains(string(out), "nipl1:") {
 		t.Errorf("tap nipl1 still present after Close: %s", out)
 	}
+}
+
+// The benchmarks below are run by bench/nic.sh (-benchtime=1x): they measure the host-side tap
+// variant of the NIC path (gVisor stack over a real tap, Linux kernel as the peer) and report
+// their numbers as metrics. They do a fixed amount of work regardless of b.N.
+
+// BenchmarkTapUDPRTT reports the median and 99th-percentile UDP round trip through the tap.
+func BenchmarkTapUDPRTT(b *testing.B) {
+	tap, echo, tcpL := setupTapNetnsB(b)
+	tcpL.Close()
+	go echoUDP(echo)
+	st := newBenchStack(b, tap)
+	c, err := st.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const rounds = 2000
+	rtts := make([]time.Duration, 0, rounds)
+	msg, buf := make([]byte, 64), make([]byte, 2048)
+	b.ResetTimer()
+	for i := 0; i < rounds; i++ {
+		start := time.Now()
+		c.SetDeadline(start.Add(2 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			b.Fatalf("round %d: %v", i, err)
+		}
+		rtts = append(rtts, time.Since(start))
+	}
+	b.StopTimer()
+	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+	b.ReportMetric(float64(rtts[len(rtts)/2].Nanoseconds())/1e3, "rtt_median_us")
+	b.ReportMetric(float64(rtts[len(rtts)*99/100].Nanoseconds())/1e3, "rtt_p99_us")
+}
+
+// BenchmarkTapUDPBulkIn sends 1472-byte datagrams from the kernel into the stack as fast as the
+// kernel allows and reports the received rate and the datagrams lost (and where).
+func BenchmarkTapUDPBulkIn(b *testing.B) {
+	tap, echo, tcpL := setupTapNetnsB(b)
+	tcpL.Close()
+	st := newBenchStack(b, tap)
+	rx, err := st.ListenUDP(netip.MustParseAddrPort("10.0.2.15:9000"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rx.Close()
+	// Resolve ARP both ways before the clock starts.
+	warm, _ := st.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
+	warm.Write([]byte("hi"))
+	buf := make([]byte, 2048)
+	echo.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := echo.ReadFrom(buf); err != nil {
+		b.Fatal(err)
+	}
+	const total = 100000
+	payload := make([]byte, 1472)
+	dst := &net.UDPAddr{IP: net.IPv4(10, 0, 2, 15), Port: 9000}
+	sent := 0
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		for i := 0; i < total; i++ {
+			if _, err := echo.WriteTo(payload, dst); err == nil {
+				sent++
+			}
+		}
+	}()
+	got, bytesIn := 0, 0
+	var last time.Time
+	for {
+		rx.SetReadDeadline(time.Now().Add(time.Second))
+		n, _, err := rx.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		got++
+		bytesIn += n
+		last = time.Now()
+	}
+	<-done
+	s := st.Stats()
+	el := last.Sub(start).Seconds()
+	b.ReportMetric(float64(bytesIn)/el/1e6, "MB/s")
+	b.ReportMetric(float64(got), "received")
+	b.ReportMetric(float64(sent-got), "lost")
+	b.ReportMetric(float64(s.UDPReceiveBufErr), "stack_rcvbuf_drops")
+	b.ReportMetric(float64(sent), "sent")
+}
+
+func setupTapNetnsB(b *testing.B) (*os.File, net.PacketConn, net.Listener) {
+	b.Helper()
+	// setupTapNetns takes a *testing.T for its helpers; a benchmark adapts through testing.TB.
+	var tap *os.File
+	var echo net.PacketConn
+	var l net.Listener
+	tb := testing.TB(b)
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to create a network namespace and a tap device")
+	}
+	ns := fmt.Sprintf("netipl-bench-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		tb.Fatalf("ip netns add: %v %s", err, out)
+	}
+	b.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		nsf, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer nsf.Close()
+		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		if tap, err = OpenTap("nipl0"); err != nil {
+			errc <- err
+			return
+		}
+		if echo, err = net.ListenPacket("udp4", "0.0.0.0:7777"); err != nil {
+			errc <- err
+			return
+		}
+		l, err = net.Listen("tcp4", "0.0.0.0:8080")
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		tb.Fatal(err)
+	}
+	b.Cleanup(func() { echo.Close(); tap.Close() })
+	for _, args := range [][]string{
+		{"-n", ns, "addr", "add", "10.0.2.2/24", "dev", "nipl0"},
+		{"-n", ns, "link", "set", "nipl0", "address", "52:55:0a:00:02:02", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			tb.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	return tap, echo, l
+}
+
+func newBenchStack(b *testing.B, tap *os.File) *Stack {
+	b.Helper()
+	st, err := New(Config{TapFD: int(tap.Fd()), MAC: guestMAC})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
