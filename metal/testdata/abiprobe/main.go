@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -138,4 +139,17 @@ func main() {
 	p("open missing", err)
 	var u syscall.Utsname
 	p("uname", syscall.Uname(&u))
+	// asynchronous preemption (SIGURG): with GOMAXPROCS=1 a goroutine in a loop without calls
+	// can only be stopped for the GC by a signal
+	runtime.GOMAXPROCS(1)
+	go func() {
+		for {
+			spin++
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	runtime.GC()
+	p("GC with a spinning goroutine", "done")
 }
+
+var spin uint64
