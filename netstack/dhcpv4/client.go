@@ -397,11 +397,7 @@ func (c *Client) Release(l *Lease) error {
 	if c.Progress != nil {
 		c.Progress(Event{Type: EventRelease, Server: l.ServerID, Addr: l.Addr.Addr()})
 	}
-	port := uint16(67)
-	if c.Server.IsValid() && c.Server.Addr().IsLoopback() {
-		port = c.Server.Port() // tests on loopback
-	}
-	if err := c.send(m, netip.AddrPortFrom(l.ServerID, port)); err != nil {
+	if err := c.send(m, netip.AddrPortFrom(l.ServerID, 67)); err != nil {
 		return fmt.Errorf("dhcpv4: release %s: %w", l.Addr.Addr(), err)
 	}
 	return nil
