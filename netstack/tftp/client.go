@@ -626,3 +626,14 @@ func negotiate(asked, got []option) (negotiated, error) {
 	}
 	return n, nil
 }
+
+// BlockSizeForMTU is the largest blksize whose DATA packets fit one link frame of the given MTU without IP
+// fragmentation (IPv4: 20-byte header; IPv6: 40), clamped to RFC 2348's range. For a 1500-byte MTU it is 1468
+// over IPv4 and 1448 over IPv6; DefaultBlockSize (1428) fits both and matches QEMU's slirp limit.
+func BlockSizeForMTU(mtu int, ipv6 bool) int {
+	ipHeader := 20
+	if ipv6 {
+		ipHeader = 40
+	}
+	return min(max(mtu-ipHeader-8-headerLen, minBlockSize), maxBlockSize)
+}

@@ -149,3 +149,21 @@ func FuzzParseERROR(f *testing.F) {
 		}
 	})
 }
+
+func TestBlockSizeForMTU(t *testing.T) {
+	for _, tt := range []struct {
+		mtu  int
+		ipv6 bool
+		want int
+	}{
+		{1500, false, 1468},
+		{1500, true, 1448},
+		{9000, false, 8968},
+		{65536, false, 65464},
+		{20, false, 8},
+	} {
+		if got := BlockSizeForMTU(tt.mtu, tt.ipv6); got != tt.want {
+			t.Errorf("BlockSizeForMTU(%d, %v) = %d, want %d", tt.mtu, tt.ipv6, got, tt.want)
+		}
+	}
+}
