@@ -503,8 +503,12 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 					if b != expect && !(wrapped == false && expect == 0 && b == 1 && pos > 0) {
 						if int16(b-expect) < 0 {
 							t.res.Stats.Duplicates++
-							if window == 1 && b == lastAck && pos > 0 {
-								// Our ACK was lost: acknowledge again (lock-step only, RFC 1350 §2).
+							// Our ACK may have been lost: acknowledge again (lock-step only, RFC 1350 §2) -- but not
+							// a duplicate that arrives right after that ACK: it crossed the ACK on the wire, and
+							// answering it would feed the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1) with a
+							// server that resends on every ACK (atftpd without --prevent-sas).
+							if window == 1 && b == lastAck && pos > 0 &&
+								o.Clock.NowMonotonic().Sub(sentAt) >= rto.current()/4 {
 								return false, false, sendACK(lastAck)
 							}
 							return false, false, nil

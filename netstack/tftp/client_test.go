@@ -156,7 +156,8 @@ func mustRecv(s *scriptServer) packet { p, _ := s.recv(); return p }
 
 // TestBadServers drives the client against a scripted server for every misbehaviour in the issue.
 func TestBadServers(t *testing.T) {
-	type script func(t *testing.T, s *scriptServer, client net.Addr)
+	// Each case runs on a manual clock: the scripts never wait for a retransmission unless they step it.
+	type script func(t *testing.T, s *scriptServer, client net.Addr, clock *faketime.ManualClock)
 	blk := 1428
 	data := pattern(3*blk + 100)
 	for _, tt := range []struct {
@@ -170,7 +171,7 @@ func TestBadServers(t *testing.T) {
 	}{
 		{
 			name: "error mid-file",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "1428", "tsize", fmt.Sprint(len(data))))
 				wantACK(t, mustRecv(s), 0)
 				s.send(c, dataPkt(1, data[:blk]))
@@ -184,12 +185,17 @@ func TestBadServers(t *testing.T) {
 		},
 		{
 			name: "duplicate and out-of-order DATA in lock-step",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "1428"))
 				wantACK(t, mustRecv(s), 0)
 				s.send(c, dataPkt(1, data[:blk]))
 				wantACK(t, mustRecv(s), 1)
-				s.send(c, dataPkt(1, data[:blk])) // duplicate: ACK lost
+				s.send(c, dataPkt(1, data[:blk])) // duplicate right after the ACK: crossed it, not answered
+				if p := s.recvTimeout(30 * time.Millisecond); p != nil {
+					t.Errorf("client answered a crossing duplicate with % x", []byte(p))
+				}
+				clock.Advance(time.Second)
+				s.send(c, dataPkt(1, data[:blk])) // duplicate long after the ACK: ACK lost, answer again
 				wantACK(t, mustRecv(s), 1)
 				s.send(c, dataPkt(3, data[2*blk:3*blk])) // ahead: ignored
 				s.send(c, dataPkt(2, data[blk:2*blk]))
@@ -201,14 +207,14 @@ func TestBadServers(t *testing.T) {
 			},
 			want: data,
 			check: func(t *testing.T, r Result) {
-				if r.Stats.Duplicates != 1 || r.Stats.OutOfOrder != 1 || r.Stats.BadPackets != 1 {
-					t.Errorf("stats %+v, want 1 duplicate, 1 out-of-order, 1 bad", r.Stats)
+				if r.Stats.Duplicates != 2 || r.Stats.OutOfOrder != 1 || r.Stats.BadPackets != 1 {
+					t.Errorf("stats %+v, want 2 duplicates, 1 out-of-order, 1 bad", r.Stats)
 				}
 			},
 		},
 		{
 			name: "OACK with unrequested option",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "1428", "multicast", "1"))
 				wantERROR(t, mustRecv(s), ErrCodeOptionRefused)
 			},
@@ -217,7 +223,7 @@ func TestBadServers(t *testing.T) {
 		},
 		{
 			name: "OACK blksize larger than asked",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "9000"))
 				wantERROR(t, mustRecv(s), ErrCodeOptionRefused)
 			},
@@ -226,7 +232,7 @@ func TestBadServers(t *testing.T) {
 		},
 		{
 			name: "malformed OACK",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize")) // no value
 				wantERROR(t, mustRecv(s), ErrCodeOptionRefused)
 			},
@@ -235,7 +241,7 @@ func TestBadServers(t *testing.T) {
 		},
 		{
 			name: "zero-length file",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("tsize", "0"))
 				wantACK(t, mustRecv(s), 0)
 				s.send(c, dataPkt(1, nil))
@@ -246,7 +252,7 @@ func TestBadServers(t *testing.T) {
 		{
 			name: "bigger than limit without tsize",
 			o:    Options{MaxSize: int64(2*blk + 5)},
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "1428"))
 				wantACK(t, mustRecv(s), 0)
 				s.send(c, dataPkt(1, data[:blk]))
@@ -262,7 +268,7 @@ func TestBadServers(t *testing.T) {
 		{
 			name: "bigger than limit by tsize",
 			o:    Options{MaxSize: 100},
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "1428", "tsize", "101"))
 				wantERROR(t, mustRecv(s), ErrCodeDiskFull)
 			},
@@ -271,7 +277,7 @@ func TestBadServers(t *testing.T) {
 		},
 		{
 			name: "server ignores options",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, dataPkt(1, data[:512]))
 				wantACK(t, mustRecv(s), 1)
 				s.send(c, dataPkt(2, data[512:600]))
@@ -287,7 +293,7 @@ func TestBadServers(t *testing.T) {
 		{
 			name: "options refused then plain",
 			o:    Options{WindowSize: 8},
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, errPkt(ErrCodeOptionRefused, "windowsize? never heard of it"))
 				p, from := s.recv()
 				if _, opts := rrqOptions(t, p); len(opts) != 0 {
@@ -306,7 +312,7 @@ func TestBadServers(t *testing.T) {
 		{
 			name: "oversized DATA",
 			o:    Options{MaxBadPackets: 2},
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "1428"))
 				wantACK(t, mustRecv(s), 0)
 				big := dataPkt(1, pattern(1429))
@@ -320,7 +326,7 @@ func TestBadServers(t *testing.T) {
 		},
 		{
 			name: "tsize mismatch",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("tsize", "1000"))
 				wantACK(t, mustRecv(s), 0)
 				s.send(c, dataPkt(1, data[:10]))
@@ -331,7 +337,7 @@ func TestBadServers(t *testing.T) {
 		},
 		{
 			name: "foreign TID",
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				s.send(c, oackPkt("blksize", "1428"))
 				wantACK(t, mustRecv(s), 0)
 				intruder := newScriptServer(t)
@@ -350,7 +356,7 @@ func TestBadServers(t *testing.T) {
 		{
 			name: "windowed with a dropped and a duplicated block",
 			o:    Options{WindowSize: 4, BlockSize: 8},
-			script: func(t *testing.T, s *scriptServer, c net.Addr) {
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
 				w := &windowServer{s: s, data: data[:100], blk: 8, window: 4,
 					oack: oackPkt("blksize", "8", "windowsize", "4", "tsize", "100"),
 					mangle: func(abs int, pkt []byte) [][]byte {
@@ -374,6 +380,7 @@ func TestBadServers(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newScriptServer(t)
+			clock := faketime.NewManualClock()
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -381,9 +388,11 @@ func TestBadServers(t *testing.T) {
 				if p == nil {
 					return
 				}
-				tt.script(t, s, from)
+				tt.script(t, s, from, clock)
 			}()
-			c := &Client{Listen: hostListen, Options: tt.o}
+			o := tt.o
+			o.Clock = clock
+			c := &Client{Listen: hostListen, Options: o}
 			m := &memFile{}
 			res, err := c.Get(context.Background(), s.addr(), "file", m)
 			<-done
