@@ -71,6 +71,10 @@ func mustPass(onMetal bool, iplDevice string) map[string]string {
 		"env: " + envKey:          fmt.Sprintf("%q", envValue),
 		"goroutines: 10000 live":  "",
 		"goroutines: all 10000":   "",
+		"threads: round 1":        "",
+		"threads: round 2":        "",
+		"threads: stack growth":   "",
+		"preempt: ":               "preempted inside a chunk",
 		"chan: unbuffered":        "",
 		"chan: buffered FIFO":     "",
 		"chan: fan-in":            "",
@@ -96,6 +100,7 @@ func mustPass(onMetal bool, iplDevice string) map[string]string {
 	if onMetal {
 		m["platform: MemTotal"] = fmt.Sprintf("MemTotal = %d kB", guestMiB*1024)
 		m["platform: /sys/hypervisor/uuid"] = guestUUID
+		m["memory: frames return"] = "after FreeOSMemory"
 		if iplDevice != "" {
 			m["platform: /sys/firmware/ipl/device"] = iplDevice
 		}

@@ -32,12 +32,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -58,7 +60,7 @@ var (
 	churnMiB   = flag.Int("churn-mib", 320, "MiB to allocate and drop in the GC test")
 	heapMiB    = flag.Int("max-heap-mib", 160, "largest heap (HeapSys) allowed during the GC test")
 	panicMode  = flag.String("panic", "", "instead of the tests: die of an uncaught panic; \"value\" panics with a string, \"nil\" dereferences nil in a goroutine")
-	only       = flag.String("only", "", "run only the groups whose name starts with this (for debugging)")
+	only       = flag.String("only", "", "run only the groups whose name starts with one of these comma-separated prefixes (for debugging)")
 )
 
 // results counts what has been reported.
@@ -110,6 +112,8 @@ func main() {
 		{"args", testArgs},
 		{"env", testEnv},
 		{"goroutines", testGoroutines},
+		{"threads", testThreads},
+		{"preempt", testPreempt},
 		{"chan", testChannels},
 		{"select", testSelect},
 		{"time", testTime},
@@ -117,10 +121,11 @@ func main() {
 		{"recover", testRecover},
 		{"crypto", testSHA256},
 		{"gc", testGC},
+		{"memory", testMemoryReturn},
 		{"platform", testPlatform},
 	}
 	for _, g := range groups {
-		if *only != "" && !strings.HasPrefix(g.name, *only) {
+		if *only != "" && !slices.ContainsFunc(strings.Split(*only, ","), func(p string) bool { return strings.HasPrefix(g.name, p) }) {
 			continue
 		}
 		// A marker, not a tag: if the guest hangs, the console shows where.
@@ -221,6 +226,169 @@ func testGoroutines() {
 		fail("goroutines: exited", "NumGoroutine %d after all returned, was %d", g, before)
 	} else {
 		pass("goroutines: exited (NumGoroutine %d)", g)
+	}
+}
+
+// deep recurses n frames deep with some stack per frame, so the stack must grow (and be
+// copied) many times.
+//
+//go:noinline
+func deep(n int) int {
+	var pad [16]int
+	pad[n%16] = n
+	if n == 0 {
+		return 0
+	}
+	return deep(n-1) + pad[n%16]%2
+}
+
+// testThreads forces OS threads (clone) and their exit: goroutines locked to their thread
+// that return without unlocking take the thread down with them (exit).
+func testThreads() {
+	const n = 16
+	for round := range 2 {
+		tids := make(chan int, n)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+				tids <- syscall.Gettid()
+				<-release
+			}()
+		}
+		seen := map[int]bool{}
+		for range n {
+			seen[<-tids] = true
+		}
+		close(release)
+		wg.Wait()
+		what := fmt.Sprintf("threads: round %d: %d locked goroutines on distinct OS threads", round+1, n)
+		if len(seen) != n {
+			fail(what, "%d distinct thread ids: %v", len(seen), seen)
+		} else {
+			pass("%s", what)
+		}
+	}
+	// Stack growth: one deep recursion and many shallower ones at once.
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for g := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := 1000 + g
+			if deep(d) != (d+1)/2 {
+				bad.Add(1)
+			}
+		}()
+	}
+	r := deep(100000)
+	wg.Wait()
+	if r != 50000 || bad.Load() != 0 {
+		fail("threads: stack growth", "deep(100000) = %d, want 50000; %d goroutines got deep(d) != (d+1)/2", r, bad.Load())
+	} else {
+		pass("threads: stack growth to 100000 frames, 100 goroutines at 1000+ frames")
+	}
+}
+
+// spin loops at most max times without any call (so without a cooperative preemption
+// point) until stop is set, and returns the iterations done.
+//
+//go:noinline
+func spin(stop *atomic.Bool, max int) int {
+	i := 0
+	for ; i < max && !stop.Load(); i++ {
+	}
+	return i
+}
+
+// testPreempt needs asynchronous preemption (sysmon's SIGURG, delivered with a signal frame):
+// with one P, a goroutine spinning without calls must be preempted so that a sleeping
+// goroutine can run. The spin is cut into chunks of 2^24 iterations with a call (the time
+// check) between them: a goroutine preempted only cooperatively, at that call, sees stop
+// at iteration 0 of the next chunk, while an asynchronous preemption lands inside a chunk.
+// (A GC during the spin is not timed: with one P and 10 000 dead goroutines to scan it
+// takes seconds even on Linux.)
+func testPreempt() {
+	const (
+		chunk = 1 << 24
+		limit = 10 * time.Second
+		what  = "preempt: a loop without calls yields to a 20ms timer"
+	)
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	var stop atomic.Bool
+	start := time.Now()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		stop.Store(true)
+	}()
+	chunks, at := 0, -1
+	for time.Since(start) < limit {
+		if i := spin(&stop, chunk); i < chunk {
+			at = i
+			break
+		}
+		chunks++
+	}
+	took := time.Since(start)
+	switch {
+	case at < 0:
+		fail(what, "the sleeper never ran in %v (%d chunks of %d iterations)", took, chunks, chunk)
+	case at == 0:
+		fail(what, "only at a call between chunks, after %v and %d chunks: no asynchronous preemption", took, chunks)
+	default:
+		pass("%s: preempted inside a chunk (iteration %d of %d, after %d chunks) at %v", what, at, chunk, chunks, took.Round(time.Millisecond))
+	}
+	for !stop.Load() {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// testMemoryReturn (metal only: MemFree is the kernel's free-frame count there, and quiet)
+// touches a 192 MiB buffer, checks that the kernel's free memory drops by that much and
+// that the pages read as zero first, then frees it and checks that debug.FreeOSMemory
+// (MADV_DONTNEED/munmap) gives the frames back.
+func testMemoryReturn() {
+	const size = 192 << 20
+	if *platform != "metal" {
+		skip("memory: frames return to the kernel", "MemFree is only quiet on metal; run with -platform=metal")
+		return
+	}
+	debug.FreeOSMemory()
+	_, free0, err := meminfo()
+	if err != nil {
+		fail("memory: frames return to the kernel", "%v", err)
+		return
+	}
+	b := make([]byte, size)
+	dirty := 0
+	for i := 0; i < len(b); i += 4096 {
+		if b[i] != 0 {
+			dirty++
+		}
+		b[i] = 1
+	}
+	_, free1, _ := meminfo()
+	runtime.KeepAlive(b)
+	b = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	_, free2, _ := meminfo()
+	used, back := int64(free0)-int64(free1), int64(free2)-int64(free1)
+	details := fmt.Sprintf("MemFree %d MiB before, %d MiB with 192 MiB touched, %d MiB after FreeOSMemory", free0>>10, free1>>10, free2>>10)
+	switch {
+	case dirty > 0:
+		fail("memory: 192 MiB of fresh pages read zero", "%d pages were not zero", dirty)
+	case used < (size>>10)*9/10:
+		fail("memory: touching 192 MiB takes frames", "%s", details)
+	case back < (size>>10)*8/10:
+		fail("memory: frames return to the kernel", "%s", details)
+	default:
+		pass("memory: frames return to the kernel: %s", details)
 	}
 }
 
