@@ -24,14 +24,16 @@ import (
 
 // What the host knows and the guest must find (argv/env are baked into the image by the linker).
 const (
-	guestMiB   = 512
-	guestUUID  = "6e6c6970-0b5e-4a11-9f00-746f72747572"
-	nicDevno   = "fe.0.0007"
-	envKey     = "NETIPL_TORTURE"
-	envValue   = "a b=c"
-	shaMiB     = 8
-	shaSeed    = 1
-	argA, argB = "one", "two words"
+	guestMiB  = 512
+	guestUUID = "6e6c6970-0b5e-4a11-9f00-746f72747572"
+	nicDevno  = "fe.0.0007"
+	// guestLoadparm is given to QEMU in both modes; only the netboot_fw path passes it on.
+	guestLoadparm = "TORTURE1"
+	envKey        = "NETIPL_TORTURE"
+	envValue      = "a b=c"
+	shaMiB        = 8
+	shaSeed       = 1
+	argA, argB    = "one", "two words"
 )
 
 // expectedDigest is the host's sha256 of the buffer the torture program generates.
@@ -40,9 +42,15 @@ func expectedDigest() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// iplFacts are what /sys/firmware/ipl/* must say; the zero value means "no IPL block"
+// (-kernel mode), where the guest must skip those checks.
+type iplFacts struct {
+	device, typ, loadparm string
+}
+
 // tortureArgs are the torture program's arguments (after argv[0]) for a run on platform
-// ("" for native and qemu-s390x, "metal" for netipl) with iplDevice the expected IPL bus id.
-func tortureArgs(platform, iplDevice string) []string {
+// ("" for native and qemu-s390x, "metal" for netipl) with ipl the expected IPL facts.
+func tortureArgs(platform string, ipl iplFacts) []string {
 	args := []string{
 		"-sha256=" + expectedDigest(),
 		"-sha-mib=" + strconv.Itoa(shaMiB),
@@ -53,8 +61,8 @@ func tortureArgs(platform, iplDevice string) []string {
 	if platform != "" {
 		args = append(args, "-platform="+platform, "-mem-mib="+strconv.Itoa(guestMiB), "-uuid="+guestUUID)
 	}
-	if iplDevice != "" {
-		args = append(args, "-ipl-device="+iplDevice)
+	if ipl != (iplFacts{}) {
+		args = append(args, "-ipl-device="+ipl.device, "-ipl-type="+ipl.typ, "-loadparm="+ipl.loadparm)
 	}
 	return append(args, argA, argB)
 }
@@ -64,7 +72,7 @@ var tortureEnv = []string{envKey + "=" + envValue}
 
 // mustPass are the checks every torture run must report as PASS, with the text each
 // line must contain (the host's own view of the value).
-func mustPass(onMetal bool, iplDevice string) map[string]string {
+func mustPass(onMetal bool, ipl iplFacts) map[string]string {
 	m := map[string]string{
 		"args: os.Args[0]":        "",
 		"args: positional":        fmt.Sprintf("%q", []string{argA, argB}),
@@ -101,8 +109,10 @@ func mustPass(onMetal bool, iplDevice string) map[string]string {
 		m["platform: MemTotal"] = fmt.Sprintf("MemTotal = %d kB", guestMiB*1024)
 		m["platform: /sys/hypervisor/uuid"] = guestUUID
 		m["memory: frames return"] = "after FreeOSMemory"
-		if iplDevice != "" {
-			m["platform: /sys/firmware/ipl/device"] = iplDevice
+		if ipl != (iplFacts{}) {
+			m["platform: /sys/firmware/ipl/device"] = ipl.device
+			m["platform: /sys/firmware/ipl/ipl_type"] = ipl.typ
+			m["platform: /sys/firmware/ipl/loadparm"] = ipl.loadparm
 		}
 	}
 	return m
@@ -110,13 +120,13 @@ func mustPass(onMetal bool, iplDevice string) map[string]string {
 
 // checkTorture judges a torture run from its console: a complete, failure-free report with
 // every required check present and showing the host's values.
-func checkTorture(t *testing.T, res *qemu.Result, onMetal bool, iplDevice string) {
+func checkTorture(t *testing.T, res *qemu.Result, onMetal bool, ipl iplFacts) {
 	t.Helper()
 	rep := res.Report()
 	if err := rep.Err(); err != nil {
 		t.Errorf("torture report: %v", err)
 	}
-	for prefix, want := range mustPass(onMetal, iplDevice) {
+	for prefix, want := range mustPass(onMetal, ipl) {
 		c, ok := rep.Passed(prefix)
 		switch {
 		case !ok:
@@ -130,9 +140,11 @@ func checkTorture(t *testing.T, res *qemu.Result, onMetal bool, iplDevice string
 			t.Errorf("off metal, the platform checks must be skipped with a reason")
 		}
 	}
-	if iplDevice == "" && onMetal {
-		if _, ok := rep.Skipped("platform: /sys/firmware/ipl/device"); !ok {
-			t.Errorf("without an IPL block the ipl device check must be skipped with a reason")
+	if ipl == (iplFacts{}) && onMetal {
+		for _, f := range []string{"device", "ipl_type", "loadparm"} {
+			if _, ok := rep.Skipped("platform: /sys/firmware/ipl/" + f); !ok {
+				t.Errorf("without an IPL block the /sys/firmware/ipl/%s check must be skipped with a reason", f)
+			}
 		}
 	}
 	switch {
@@ -153,11 +165,11 @@ func checkTorture(t *testing.T, res *qemu.Result, onMetal bool, iplDevice string
 // metal is blamed for anything.
 func TestTortureNative(t *testing.T) {
 	bin := buildProgram(t, "./tests/metal/torture", "")
-	res, err := qemu.RunCommand(context.Background(), bin, tortureArgs("", ""), 2*time.Minute, qemu.RunOptions{Env: tortureEnv})
+	res, err := qemu.RunCommand(context.Background(), bin, tortureArgs("", iplFacts{}), 2*time.Minute, qemu.RunOptions{Env: tortureEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTorture(t, res, false, "")
+	checkTorture(t, res, false, iplFacts{})
 }
 
 // TestTortureUser runs the linux/s390x build under qemu-s390x: a real Linux kernel under
@@ -165,11 +177,11 @@ func TestTortureNative(t *testing.T) {
 func TestTortureUser(t *testing.T) {
 	user := qemu.RequireBinary(t, qemu.UserBinary)
 	bin := buildProgram(t, "./tests/metal/torture", "s390x")
-	res, err := qemu.RunCommand(context.Background(), user, append([]string{bin}, tortureArgs("", "")...), 3*time.Minute, qemu.RunOptions{Env: tortureEnv})
+	res, err := qemu.RunCommand(context.Background(), user, append([]string{bin}, tortureArgs("", iplFacts{})...), 3*time.Minute, qemu.RunOptions{Env: tortureEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTorture(t, res, false, "")
+	checkTorture(t, res, false, iplFacts{})
 }
 
 // TestPanicNativeAndUser pins what an uncaught panic looks like from a real kernel: the
@@ -221,20 +233,20 @@ func TestTortureMetal(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		mode      qemu.Mode
-		iplDevice string // what /sys/firmware/ipl/device must say; "" = no IPL block
+		mode qemu.Mode
+		ipl  iplFacts // what /sys/firmware/ipl/* must say; zero = no IPL block
 	}{
-		{qemu.ModeKernel, ""},
-		{qemu.ModeNetbootFW, bus},
+		{qemu.ModeKernel, iplFacts{}},
+		{qemu.ModeNetbootFW, iplFacts{device: bus, typ: "ccw", loadparm: guestLoadparm}},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			bin := requireQEMU(t)
-			img := buildImage(t, "./tests/metal/torture", tortureArgs("metal", tc.iplDevice), tortureEnv)
+			img := buildImage(t, "./tests/metal/torture", tortureArgs("metal", tc.ipl), tortureEnv)
 			res := runMetal(t, qemu.Config{
-				Binary: bin, Mode: tc.mode, Image: img, MemoryMiB: guestMiB, UUID: guestUUID,
+				Binary: bin, Mode: tc.mode, Image: img, MemoryMiB: guestMiB, UUID: guestUUID, Loadparm: guestLoadparm,
 				NICs: []qemu.NIC{{Devno: nicDevno}}, Timeout: 5 * time.Minute,
 			})
-			checkTorture(t, res, true, tc.iplDevice)
+			checkTorture(t, res, true, tc.ipl)
 		})
 	}
 }

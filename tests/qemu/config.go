@@ -82,6 +82,9 @@ type Config struct {
 	MemoryMiB int
 	// UUID is the VM UUID (`-uuid`); empty leaves none.
 	UUID string
+	// Loadparm is the machine's load parameter (`-M s390-ccw-virtio,loadparm=…`, up to 8
+	// characters); s390-ccw.img prints it and passes it on in the IPL block. Empty leaves none.
+	Loadparm string
 	// NICs are the network devices. In ModeNetbootFW the first NIC gets bootindex=1 and
 	// one is required; in ModeKernel no NIC gets a bootindex.
 	NICs []NIC
@@ -99,7 +102,14 @@ func (c Config) Args() ([]string, error) {
 	if c.Image == "" {
 		return nil, ErrNoImage
 	}
-	args := []string{"-M", "s390-ccw-virtio", "-nographic", "-no-reboot", "-action", "panic=exit-failure"}
+	machine := "s390-ccw-virtio"
+	if c.Loadparm != "" {
+		if len(c.Loadparm) > 8 || strings.ContainsAny(c.Loadparm, ",=") {
+			return nil, fmt.Errorf("qemu: loadparm %q: want at most 8 characters, no ',' or '='", c.Loadparm)
+		}
+		machine += ",loadparm=" + c.Loadparm
+	}
+	args := []string{"-M", machine, "-nographic", "-no-reboot", "-action", "panic=exit-failure"}
 	if c.MemoryMiB < 0 {
 		return nil, fmt.Errorf("qemu: memory size %d MiB: negative", c.MemoryMiB)
 	}

@@ -67,6 +67,14 @@ func TestConfigArgs(t *testing.T) {
 	}
 }
 
+func TestConfigArgsLoadparm(t *testing.T) {
+	c := Config{Mode: ModeNetbootFW, Image: "/fw.img", Loadparm: "TORTURE1", NICs: []NIC{{}}}
+	got, err := c.Args()
+	if err != nil || len(got) < 2 || got[0] != "-M" || got[1] != "s390-ccw-virtio,loadparm=TORTURE1" {
+		t.Errorf("%+v.Args() = %q, %v; want -M s390-ccw-virtio,loadparm=TORTURE1 first", c, got, err)
+	}
+}
+
 func TestConfigArgsErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -78,6 +86,8 @@ func TestConfigArgsErrors(t *testing.T) {
 		{"comma in netboot_fw path", Config{Mode: ModeNetbootFW, Image: "/a,b.img", NICs: []NIC{{}}}, "comma"},
 		{"negative RAM", Config{Image: "/x.img", MemoryMiB: -1}, "negative"},
 		{"unknown mode", Config{Image: "/x.img", Mode: Mode(7)}, "unknown"},
+		{"loadparm too long", Config{Image: "/x.img", Loadparm: "123456789"}, "at most 8"},
+		{"loadparm with a comma", Config{Image: "/x.img", Loadparm: "A,B"}, "at most 8"},
 		{"duplicate netdev id", Config{Image: "/x.img", NICs: []NIC{{ID: "a"}, {ID: "a"}}}, "used twice"},
 	}
 	for _, tt := range tests {

@@ -51,6 +51,8 @@ var (
 	memMiB     = flag.Int("mem-mib", 0, "expected RAM in MiB (MemTotal in /proc/meminfo); 0 skips the check")
 	uuid       = flag.String("uuid", "", "expected VM UUID (/sys/hypervisor/uuid); empty skips the check")
 	iplDevice  = flag.String("ipl-device", "", "expected IPL device bus id (/sys/firmware/ipl/device), e.g. 0.0.0007; empty skips the check")
+	iplType    = flag.String("ipl-type", "", "expected /sys/firmware/ipl/ipl_type, e.g. ccw; empty skips the check")
+	loadparm   = flag.String("loadparm", "", "expected /sys/firmware/ipl/loadparm; empty skips the check")
 	wantSHA    = flag.String("sha256", "", "expected hex sha256 of pattern.Bytes(-sha-mib MiB, -sha-seed)")
 	shaMiB     = flag.Int("sha-mib", 8, "size in MiB of the hashed buffer")
 	shaSeed    = flag.Uint64("sha-seed", 1, "seed of the hashed buffer")
@@ -947,6 +949,8 @@ func testPlatform() {
 	}
 	fileCheck("platform: /sys/hypervisor/uuid", "/sys/hypervisor/uuid", *uuid, "no -uuid given")
 	fileCheck("platform: /sys/firmware/ipl/device", "/sys/firmware/ipl/device", *iplDevice, "no -ipl-device given (-kernel mode has no IPL block)")
+	fileCheck("platform: /sys/firmware/ipl/ipl_type", "/sys/firmware/ipl/ipl_type", *iplType, "no -ipl-type given (-kernel mode has no IPL block)")
+	fileCheck("platform: /sys/firmware/ipl/loadparm", "/sys/firmware/ipl/loadparm", *loadparm, "no -loadparm given (-kernel mode has no IPL block)")
 }
 
 // fileCheck compares a one-line file with want (case-insensitively).
