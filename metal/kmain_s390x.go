@@ -18,6 +18,7 @@ var (
 	iplbArea    [2 * pageSize]byte
 	sysibArea   [2 * pageSize]byte
 	facBuf      [4]uint64
+	vdsoArea    [2 * pageSize]byte
 	prnoQuery   [2]uint64
 )
 
@@ -150,6 +151,9 @@ func loadLoader() {
 		}
 	}
 	vmas.insert(vma{start: stackTop - userStackSize, end: stackTop, prot: protRead | protWrite, kind: vmaAnon})
+	vdso := pageAligned(&vdsoArea)
+	buildVDSO(phys.Bytes(vdso, pageSize), bootTOD)
+	vmas.insert(vma{start: vdsoBase, end: vdsoBase + pageSize, prot: protRead | protExec, kind: vmaImage, phys: uint64(vdso)})
 	sp := buildStack()
 	t := newThread()
 	t.psw[0] = pswUser
@@ -203,7 +207,7 @@ func buildStack() uint64 {
 		}
 		i++
 	}
-	words := uint64(1 + argc + 1 + envc + 1 + 2*5)
+	words := uint64(1 + argc + 1 + envc + 1 + 2*6)
 	sp := (random - words*8) &^ 15
 	p := sp
 	writeU64(p, uint64(argc))
@@ -230,7 +234,7 @@ func buildStack() uint64 {
 	}
 	writeU64(p, 0)
 	p += 8
-	aux := [...]uint64{atPagesz, pageSize, atHwcap, hwcapS390, atRandom, random, atSecure, 0, atNull, 0}
+	aux := [...]uint64{atPagesz, pageSize, atHwcap, hwcapS390, atRandom, random, atSecure, 0, atSysinfoEhdr, vdsoBase, atNull, 0}
 	for _, v := range aux {
 		writeU64(p, v)
 		p += 8
