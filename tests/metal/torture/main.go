@@ -534,20 +534,23 @@ func testSelect() {
 }
 
 func testTime() {
-	// time.Sleep(200ms) three times; the median must be within ±20ms.
+	// time.Sleep(200ms) five times: none may be short, and the best must be within ±20ms.
+	// The best, not the median: a guest descheduled by a loaded host wakes late through no
+	// fault of its own (qemu-s390x on a real kernel overshoots the same way at load 10 on
+	// 2 cores), while a wrong clock or a timer granularity problem makes every sleep wrong.
 	var took []time.Duration
-	for range 3 {
+	for range 5 {
 		t0 := time.Now()
 		time.Sleep(200 * time.Millisecond)
 		took = append(took, time.Since(t0))
 	}
 	sorted := slices.Clone(took)
 	slices.Sort(sorted)
-	med := sorted[1]
-	if med < 180*time.Millisecond || med > 220*time.Millisecond || sorted[0] < 200*time.Millisecond {
-		fail("time: sleep 200ms", "took %v, median %v; want median 180ms..220ms and none short", took, med)
+	best, med := sorted[0], sorted[len(sorted)/2]
+	if best < 200*time.Millisecond || best > 220*time.Millisecond {
+		fail("time: sleep 200ms", "took %v; want none short and the best within 200ms..220ms", roundAll(took))
 	} else {
-		pass("time: sleep 200ms took %v (median %v)", roundAll(took), med.Round(time.Microsecond))
+		pass("time: sleep 200ms took %v (best %v, median %v)", roundAll(took), best.Round(time.Microsecond), med.Round(time.Microsecond))
 	}
 
 	// Monotonic time never goes back: within one goroutine, and across goroutines that
