@@ -255,58 +255,85 @@ func TestTortureMetal(t *testing.T) {
 var metalExit = regexp.MustCompile(`^metal: exit status 2$`)
 
 // TestPanicMetal: an uncaught panic on metal prints the goroutine trace, metal reports the
-// status, and the disabled wait makes QEMU exit 1 under -action panic=exit-failure.
+// status, and the disabled wait makes QEMU exit 1 under -action panic=exit-failure. The nil
+// case also shows that metal's siginfo is right (SEGV_MAPERR, address 0) when Go prints it.
 func TestPanicMetal(t *testing.T) {
-	bin := requireQEMU(t)
-	img := buildImage(t, "./tests/metal/torture", []string{"-panic=value"}, nil)
-	res := runMetal(t, qemu.Config{Binary: bin, Image: img, MemoryMiB: 256, Timeout: 2 * time.Minute})
-	for _, want := range []string{"panic: torture: deliberate uncaught panic", "goroutine 1 [running]:", "main.panicNow()"} {
-		if !res.Contains(want) {
-			t.Errorf("console lacks %q", want)
-		}
-	}
-	if _, ok := res.First(metalExit); !ok {
-		t.Errorf("console lacks metal's exit line matching %v", metalExit)
-	}
-	if res.Contains("still alive after the panic") {
-		t.Errorf("the program went on after an uncaught panic")
-	}
-	if res.TimedOut || res.ExitCode != 1 {
-		t.Errorf("run ended: %s, want QEMU exit 1 (disabled wait under -action panic=exit-failure)", res.Outcome())
-	}
-	if t.Failed() {
-		t.Logf("run:\n%s", res)
+	for _, tc := range []struct {
+		mode string
+		want []string
+	}{
+		{"value", []string{"panic: torture: deliberate uncaught panic", "goroutine 1 [running]:", "main.panicNow()"}},
+		{"nil", []string{"panic: runtime error: invalid memory address or nil pointer dereference",
+			// addr=0x0 for a load from 0x8: s390x reports the faulting page (TEID), as Linux does.
+			"[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=", "main.loadSmall(", "created by main.deliberatePanic"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			bin := requireQEMU(t)
+			img := buildImage(t, "./tests/metal/torture", []string{"-panic=" + tc.mode}, nil)
+			res := runMetal(t, qemu.Config{Binary: bin, Image: img, MemoryMiB: 256, Timeout: 2 * time.Minute})
+			for _, want := range tc.want {
+				if !res.Contains(want) {
+					t.Errorf("console lacks %q", want)
+				}
+			}
+			if _, ok := res.First(metalExit); !ok {
+				t.Errorf("console lacks metal's exit line matching %v", metalExit)
+			}
+			if res.Contains("still alive after the panic") {
+				t.Errorf("the program went on after an uncaught panic")
+			}
+			if res.TimedOut || res.ExitCode != 1 {
+				t.Errorf("run ended: %s, want QEMU exit 1 (disabled wait under -action panic=exit-failure)", res.Outcome())
+			}
+			if t.Failed() {
+				t.Logf("run:\n%s", res)
+			}
+		})
 	}
 }
 
 // helloMeminfo matches hello's meminfo line.
 var helloMeminfo = regexp.MustCompile(`^hello: MemTotal: (\d+) kB MemFree: (\d+) kB$`)
 
-// TestHello128 boots the hello program in a 128 MiB guest (QEMU's default RAM).
-func TestHello128(t *testing.T) {
-	bin := requireQEMU(t)
-	img := buildImage(t, "./tests/metal/hello", nil, nil)
-	res := runMetal(t, qemu.Config{Binary: bin, Image: img, MemoryMiB: 128, Timeout: time.Minute})
-	if !res.Contains("hello: main() reached") {
-		t.Errorf("console lacks the greeting")
-	}
-	l, ok := res.First(helloMeminfo)
-	if !ok {
-		t.Errorf("console lacks the meminfo line")
-	} else {
-		m := helloMeminfo.FindStringSubmatch(l.Text)
-		total, _ := strconv.Atoi(m[1])
-		free, _ := strconv.Atoi(m[2])
-		if total != 128*1024 || free <= 0 || free >= total {
-			t.Errorf("hello: MemTotal %d kB, MemFree %d kB; want 131072 and 0 < MemFree < MemTotal", total, free)
-		}
-		t.Logf("128 MiB guest: MemFree %d kB visible to the program", free)
-	}
-	if res.TimedOut || res.ExitCode != 0 {
-		t.Errorf("run ended: %s, want exit 0", res.Outcome())
-	}
-	if t.Failed() {
-		t.Logf("run:\n%s", res)
+// TestHello boots the hello program in guests of different shapes: 128 MiB (QEMU's default
+// RAM and the smallest netipl supports), more than 2 GiB (QEMU's BIOS copy then sits at
+// 2 GiB − 2 MiB, not at the end of RAM), and two CPUs (metal runs on the boot CPU only).
+func TestHello(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mib   int
+		extra []string
+	}{
+		{"128MiB", 128, nil},
+		{"4GiB", 4096, nil},
+		{"smp2", 256, []string{"-smp", "2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := requireQEMU(t)
+			img := buildImage(t, "./tests/metal/hello", nil, nil)
+			res := runMetal(t, qemu.Config{Binary: bin, Image: img, MemoryMiB: tc.mib, Extra: tc.extra, Timeout: time.Minute})
+			if !res.Contains("hello: main() reached") {
+				t.Errorf("console lacks the greeting")
+			}
+			l, ok := res.First(helloMeminfo)
+			if !ok {
+				t.Errorf("console lacks the meminfo line")
+			} else {
+				m := helloMeminfo.FindStringSubmatch(l.Text)
+				total, _ := strconv.Atoi(m[1])
+				free, _ := strconv.Atoi(m[2])
+				if total != tc.mib*1024 || free <= 0 || free >= total {
+					t.Errorf("hello: MemTotal %d kB, MemFree %d kB; want %d and 0 < MemFree < MemTotal", total, free, tc.mib*1024)
+				}
+				t.Logf("%d MiB guest: MemFree %d kB visible to the program", tc.mib, free)
+			}
+			if res.TimedOut || res.ExitCode != 0 {
+				t.Errorf("run ended: %s, want exit 0", res.Outcome())
+			}
+			if t.Failed() {
+				t.Logf("run:\n%s", res)
+			}
+		})
 	}
 }
 
