@@ -155,22 +155,22 @@ func TestSilentServer(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { _, err := c.Acquire(context.Background()); errc <- err }()
 	var rounds []int
-	for i := 0; i < 4; i++ {
+	for i, d := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
 		rounds = append(rounds, <-discovers)
 		// The Progress callback runs before the timer is armed; wait until the lab sees the DISCOVER, which is
-		// sent after arming, then step past the longest wait.
+		// sent after arming, then step exactly the round's wait (doubling up to MaxTimeout).
 		waitSeen(t, lab, i+1)
-		clock.Advance(4 * time.Second)
+		clock.Advance(d)
 	}
 	err := <-errc
-	if !errors.Is(err, ErrNoLease) || err.Error() != "dhcpv4: no DHCP lease after 4 rounds (16s)" {
-		t.Errorf("Acquire = %v, want `dhcpv4: no DHCP lease after 4 rounds (16s)`", err)
+	if !errors.Is(err, ErrNoLease) || err.Error() != "dhcpv4: no DHCP lease after 4 rounds (11s)" {
+		t.Errorf("Acquire = %v, want `dhcpv4: no DHCP lease after 4 rounds (11s)`", err)
 	}
 	if fmt.Sprint(rounds) != "[1 2 3 4]" || c.Stats.Timeouts != 4 {
 		t.Errorf("rounds %v, stats %+v", rounds, c.Stats)
 	}
 	for i, m := range lab.seen() {
-		if m.MessageType() != dhcp.MessageTypeDiscover || m.NumSeconds != []uint16{0, 4, 8, 12}[i] {
+		if m.MessageType() != dhcp.MessageTypeDiscover || m.NumSeconds != []uint16{0, 1, 3, 7}[i] {
 			t.Errorf("message %d: %s secs %d", i, m.MessageType(), m.NumSeconds)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,24 @@ import (
 )
 
 type memFile struct{ buf []byte }
+
+// lockedBuffer collects dnsmasq's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if end := int(off) + len(p); end > len(m.buf) {
@@ -96,7 +115,7 @@ func TestDnsmasq(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "s390x", "kernel.img"), kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	cmd := exec.Command("ip", "netns", "exec", srvNS, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=vsrv", "--bind-interfaces", "--no-ping", "--user=root", "--pid-file=", "--log-dhcp", "--log-facility=-",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"),

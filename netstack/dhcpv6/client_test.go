@@ -244,16 +244,18 @@ func TestSilentServer(t *testing.T) {
 	c := &Client{Conn: conn, HWAddr: clientMAC, MaxRounds: 3, InitialTimeout: time.Second, MaxTimeout: 2 * time.Second, Clock: clock}
 	errc := make(chan error, 1)
 	go func() { _, err := c.Acquire(context.Background()); errc <- err }()
-	for i := 1; i <= 3; i++ {
-		waitMessages(t, l, i)
-		clock.Advance(2 * time.Second)
+	// Step exactly each round's wait (1 s, then doubled to the 2 s cap): the manual clock fires a timer at its
+	// deadline, so the client reads exactly that time.
+	for i, d := range []time.Duration{time.Second, 2 * time.Second, 2 * time.Second} {
+		waitMessages(t, l, i+1)
+		clock.Advance(d)
 	}
 	err := <-errc
-	if !errors.Is(err, ErrNoReply) || err.Error() != "dhcpv6: no DHCPv6 reply after 3 rounds (6s)" || c.Stats.Timeouts != 3 {
+	if !errors.Is(err, ErrNoReply) || err.Error() != "dhcpv6: no DHCPv6 reply after 3 rounds (5s)" || c.Stats.Timeouts != 3 {
 		t.Errorf("Acquire = %v, stats %+v", err, c.Stats)
 	}
 	for i, m := range l.messages() {
-		if m.Options.ElapsedTime() != []time.Duration{0, 2 * time.Second, 4 * time.Second}[i] {
+		if m.Options.ElapsedTime() != []time.Duration{0, time.Second, 3 * time.Second}[i] {
 			t.Errorf("message %d elapsed time %v", i, m.Options.ElapsedTime())
 		}
 	}
