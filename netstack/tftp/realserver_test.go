@@ -200,3 +200,38 @@ func TestATFTPD(t *testing.T) {
 		})
 	}
 }
+
+// TestTFTPDHPAIPv6 fetches over IPv6 loopback, the transport of a DHCPv6 boot URL like tftp://[fec0::2]/file.
+func TestTFTPDHPAIPv6(t *testing.T) {
+	const bin = "/usr/sbin/in.tftpd"
+	if _, err := os.Stat(bin); err != nil {
+		skipOrFail(t, "tftpd-hpa not installed: %v", err)
+	}
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		skipOrFail(t, "no IPv6 loopback: %v", err)
+	}
+	port := probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	files := map[string][]byte{"s390x/kernel.img": pattern(1<<20 + 5)}
+	dir := serverRoot(t, nil)
+	os.MkdirAll(filepath.Join(dir, "s390x"), 0o755)
+	os.WriteFile(filepath.Join(dir, "s390x", "kernel.img"), files["s390x/kernel.img"], 0o644)
+	addr := netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port))
+	listen6 := func() (net.PacketConn, error) { return net.ListenPacket("udp6", "[::1]:0") }
+	cmd := exec.Command(bin, "-L", "-u", "root", "-s", dir, "-a", addr.String())
+	if err := cmd.Start(); err != nil {
+		skipOrFail(t, "start %s: %v", bin, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := &Client{Listen: listen6, Options: Options{InitialTimeout: 50 * time.Millisecond, MinTimeout: 10 * time.Millisecond,
+		MaxTimeout: 100 * time.Millisecond, Retries: 40}}
+	m := &memFile{}
+	res, err := c.Get(context.Background(), addr, "s390x/kernel.img", m)
+	if err != nil {
+		t.Fatalf("Get over IPv6 = %v", err)
+	}
+	if !bytes.Equal(m.bytes(), files["s390x/kernel.img"]) || res.BlockSize != 1428 {
+		t.Errorf("Get over IPv6: %d bytes, blksize %d", len(m.bytes()), res.BlockSize)
+	}
+}
