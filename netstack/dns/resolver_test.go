@@ -29,6 +29,12 @@ func startFake(t *testing.T, answer func(req dnsmessage.Message) [][]byte) (*fak
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveFake(t, c, answer)
+}
+
+// serveFake answers queries arriving on c.
+func serveFake(t *testing.T, c net.PacketConn, answer func(req dnsmessage.Message) [][]byte) (*fakeServer, uint16) {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	f := &fakeServer{conn: c, queries: make(chan string, 100)}
 	go func() {
