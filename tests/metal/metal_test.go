@@ -147,6 +147,14 @@ func checkTorture(t *testing.T, res *qemu.Result, onMetal bool, ipl iplFacts) {
 			}
 		}
 	}
+	if onMetal {
+		// metal speaks only for trouble (an unimplemented syscall, a warning) or to stop.
+		for _, l := range res.Lines {
+			if strings.HasPrefix(l.Text, "metal: ") {
+				t.Errorf("metal spoke during a passing run: %q", l.Text)
+			}
+		}
+	}
 	switch {
 	case rep.ExitStatus == nil:
 		t.Errorf("no EXIT: STATUS line")

@@ -18,5 +18,15 @@
 //     or into a failure when CI=true.
 //
 // The package is host-side test support: it never prints; callers log Result.String()
-// when a run fails.
+// when a run fails. Its command qemu-run (tests/qemu/cmd/qemu-run) exposes Run to shell
+// scripts: it times chosen console lines over several runs (bench/metal.sh uses it).
+//
+// A typical test:
+//
+//	bin := qemu.RequireBinary(t, qemu.SystemBinary) // skip, or fail under CI=true
+//	res, err := qemu.Run(ctx, qemu.Config{Binary: bin, Mode: qemu.ModeNetbootFW, Image: img,
+//		MemoryMiB: 512, Loadparm: "LINUX", NICs: []qemu.NIC{{Netdev: "user,tftp=" + dir}},
+//		Timeout: time.Minute}, qemu.RunOptions{StopAt: regexp.MustCompile(`^Network loading done`)})
+//	if err != nil { t.Fatal(err) }
+//	if !res.Stopped { t.Fatalf("no kernel start:\n%s", res) }
 package qemu

@@ -2,7 +2,7 @@
 // and prints, in a form scripts can grep, when chosen console lines appeared and how much
 // host CPU QEMU had used by then. bench/metal.sh and other benchmark scripts use it.
 //
-//	qemu-run [-mode kernel|netboot_fw] -image IMG [-m MiB] [-nic] [-devno fe.0.0007]
+//	qemu-run [-qemu BIN] [-mode kernel|netboot_fw] -image IMG [-m MiB] [-nic] [-devno fe.0.0007]
 //	         [-mark RE]... [-stop RE] [-runs N] [-timeout D] [-console]
 //
 // Output, one line each (times in seconds since QEMU was started):
@@ -43,6 +43,7 @@ func (m *marks) Set(s string) error {
 func main() {
 	var (
 		marks   marks
+		bin     = flag.String("qemu", qemu.SystemBinary, "the emulator to run")
 		mode    = flag.String("mode", "kernel", "launch mode: kernel or netboot_fw")
 		image   = flag.String("image", "", "ELF image to boot")
 		mem     = flag.Int("m", 0, "guest RAM in MiB (0: QEMU's default, 128)")
@@ -59,7 +60,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	c := qemu.Config{Mode: m, Image: *image, MemoryMiB: *mem, Timeout: *timeout}
+	c := qemu.Config{Binary: *bin, Mode: m, Image: *image, MemoryMiB: *mem, Timeout: *timeout}
 	if *nic || m == qemu.ModeNetbootFW {
 		c.NICs = []qemu.NIC{{Devno: *devno}}
 	}
