@@ -75,6 +75,9 @@ type Client struct {
 	Resumes int
 	// ResponseTimeout bounds the wait for response headers and each body read stall; 0 means 30 s.
 	ResponseTimeout time.Duration
+	// OnSize, if set, is called with Content-Length before any body byte is written (once per full response), so
+	// the caller can place the file or refuse it; an error ends the download and is returned wrapped.
+	OnSize func(size int64) error
 	// Progress, if set, is called whenever another ProgressEvery bytes have arrived, and at the end.
 	Progress      func(Progress)
 	ProgressEvery int64
@@ -222,6 +225,12 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 		if c.MaxSize > 0 && total > c.MaxSize {
 			resp.Body.Close()
 			return res, fmt.Errorf("%w: Content-Length %d bytes, limit %d", ErrTooLarge, total, c.MaxSize)
+		}
+		if c.OnSize != nil && total >= 0 && resp.StatusCode == http.StatusOK {
+			if err := c.OnSize(total); err != nil {
+				resp.Body.Close()
+				return res, err
+			}
 		}
 		readErr := func() error {
 			defer resp.Body.Close()

@@ -210,6 +210,22 @@ func TestGet(t *testing.T) {
 	}
 }
 
+func TestOnSize(t *testing.T) {
+	body := pattern(5000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "f", testTime, bytes.NewReader(body))
+	}))
+	t.Cleanup(srv.Close)
+	var seen []int64
+	refuse := errors.New("no room")
+	c := &Client{Dial: hostDial, OnSize: func(n int64) error { seen = append(seen, n); return refuse }}
+	m := &memFile{}
+	_, err := c.Get(context.Background(), srv.URL+"/f", m)
+	if !errors.Is(err, refuse) || len(m.bytes()) != 0 || fmt.Sprint(seen) != "[5000]" {
+		t.Errorf("Get with a refusing OnSize = %v, %d bytes written, sizes %v; want the refusal before any byte", err, len(m.bytes()), seen)
+	}
+}
+
 func TestHTTPS(t *testing.T) {
 	body := pattern(100000)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))

@@ -45,6 +45,10 @@ type Options struct {
 	MaxBadPackets int
 	// Clock drives timeouts; nil means the wall clock. Tests pass a faketime.ManualClock.
 	Clock tcpip.Clock
+	// OnSize, if set, is called with the tsize from the OACK before any data is acknowledged, so the caller can
+	// place the file or refuse it; an error aborts the transfer (ERROR 3 to the server) and is returned wrapped.
+	// It is not called when the server does not report tsize.
+	OnSize func(size int64) error
 	// Progress, if set, is called from the transfer goroutine whenever another ProgressEvery bytes have arrived,
 	// and once at the end.
 	Progress func(Progress)
@@ -479,6 +483,11 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 					if o.MaxSize > 0 && neg.tsize > o.MaxSize {
 						return false, false, t.abort(tid, ErrCodeDiskFull, "file too large",
 							fmt.Errorf("%w: tsize %d bytes, limit %d", ErrTooLarge, neg.tsize, o.MaxSize))
+					}
+					if o.OnSize != nil && neg.tsize >= 0 {
+						if err := o.OnSize(neg.tsize); err != nil {
+							return false, false, t.abort(tid, ErrCodeDiskFull, "refused by client", err)
+						}
 					}
 					started = true
 					if !retransmit {

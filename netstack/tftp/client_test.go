@@ -106,6 +106,28 @@ func TestGetFromPin(t *testing.T) {
 			t.Errorf("Get(missing) error text %q lacks the operation and object", err)
 		}
 	})
+	t.Run("size callback", func(t *testing.T) {
+		var sizes []int64
+		refuse := errors.New("no room for it")
+		c := &Client{Listen: hostListen, Options: Options{OnSize: func(n int64) error {
+			sizes = append(sizes, n)
+			if n > 2000 {
+				return refuse
+			}
+			return nil
+		}}}
+		if _, err := c.Get(context.Background(), addr.AddrPort(), "1428", &memFile{}); err != nil {
+			t.Errorf("Get(1428) with OnSize = %v", err)
+		}
+		m := &memFile{}
+		_, err := c.Get(context.Background(), addr.AddrPort(), "big", m)
+		if !errors.Is(err, refuse) || len(m.bytes()) != 0 {
+			t.Errorf("Get(big) refused by OnSize = %v after %d bytes, want the callback's error before any data", err, len(m.bytes()))
+		}
+		if fmt.Sprint(sizes) != fmt.Sprintf("[1428 %d]", len(files["big"])) {
+			t.Errorf("OnSize saw %v", sizes)
+		}
+	})
 	t.Run("limit from tsize", func(t *testing.T) {
 		c := &Client{Listen: hostListen, Options: Options{MaxSize: 1 << 20}}
 		m := &memFile{}
