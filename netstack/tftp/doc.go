@@ -16,8 +16,9 @@
 //   - An OACK that carries an option the client did not ask for, or a value larger than asked (blksize,
 //     windowsize) or outside the RFC range, is refused with ERROR 8 (RFC 2347).
 //   - A server that ignores options answers DATA 1: the transfer continues with 512-byte blocks, lock-step.
-//     A server that answers the option-bearing RRQ with ERROR 8 (or ERROR 0 before any data) is asked again
-//     once without options ("graceful fallback").
+//     A server that answers the option-bearing RRQ with ERROR 8 (or ERROR 4, as some old servers do) is asked
+//     again once without options ("graceful fallback"); a server that does not know windowsize simply leaves it
+//     out of the OACK and the transfer runs lock-step.
 //   - Block numbers roll over past 65535 to 0 (the de-facto rule of tftp-hpa, atftpd, dnsmasq); a server that rolls
 //     over to 1 is accepted as well. Transfers are therefore not limited to 65535 blocks.
 //   - Packets from another address or port than the server's chosen TID get ERROR 5 and are otherwise ignored
@@ -26,5 +27,10 @@
 //     once after a gap (acknowledging the last block received in order), so the server resends from there.
 //   - When the client aborts (size limit, refused option, timeout, cancelled context, write error) it sends an
 //     ERROR packet to the server first. QEMU's SLOF client does not.
+//   - In lock-step, a duplicate DATA is acknowledged again only when it arrives at least a quarter of the
+//     retransmission timeout after our ACK (then our ACK was probably lost); an earlier one crossed our ACK on the
+//     wire, and answering it would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1) with servers that
+//     resend on every ACK.
+//   - Options.OnSize sees tsize before ACK 0, so a caller can place or refuse the file before any data moves.
 //   - Data is written with io.WriterAt at (block-1)*blksize, so a caller can hand in a view of the final memory.
 package tftp
