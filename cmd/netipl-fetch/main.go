@@ -178,7 +178,7 @@ func fetch(ctx context.Context, o *options, raw string) error {
 		return err
 	}
 	defer closeOut()
-	start := time.Now()
+	var start time.Time // set right before the transfer, after name lookups and CA loading
 	var n int64
 	var detail string
 	switch u.Scheme {
@@ -200,6 +200,7 @@ func fetch(ctx context.Context, o *options, raw string) error {
 			Options: tftp.Options{BlockSize: o.blockSize, WindowSize: o.window, NoTransferSize: o.noTsize, MaxSize: o.maxSize,
 				Progress: func(p tftp.Progress) { progressLine(o, p.Received, p.Size, p.Done) }},
 		}
+		start = time.Now()
 		res, err := c.Get(ctx, netip.AddrPortFrom(addr, u.Port), u.Path, w)
 		if err != nil {
 			return err
@@ -249,6 +250,7 @@ func fetch(ctx context.Context, o *options, raw string) error {
 				c.RootCAs = pool
 			}
 		}
+		start = time.Now()
 		res, err := c.Get(ctx, raw, w)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 )
 
 // captureStdout runs f with os.Stdout redirected and returns what it printed.
@@ -31,7 +32,9 @@ func captureStdout(t *testing.T, f func() error) (string, error) {
 // TestFetchHTTP checks the file written with -o and the machine-readable last line bench/protocols.sh parses.
 func TestFetchHTTP(t *testing.T) {
 	body := bytes.Repeat([]byte("netipl"), 100000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "k", time.Time{}, bytes.NewReader(body))
+	}))
 	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "k")
 	o := &options{out: out, quiet: true}
