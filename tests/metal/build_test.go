@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"netipl/linker"
+	"netipl/metal"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,11 +119,12 @@ func buildImage(t *testing.T, pkg string, args, env []string) string {
 const biosReserveMiB = 2
 
 // tooLittleMiB returns a guest RAM size that holds the image and QEMU's BIOS copy (so QEMU
-// itself starts) but leaves metal nothing beyond that to run a program in.
-func tooLittleMiB(img string) (int, error) {
+// itself starts) but leaves metal nothing beyond that to run a program in, and the RAM
+// metal must then say it needs: the image end plus metal.MinFreeRAM, in whole MiB.
+func tooLittleMiB(img string) (mib, needMiB int, err error) {
 	f, err := elf.Open(img)
 	if err != nil {
-		return 0, fmt.Errorf("too-little-RAM size for %s: %w", img, err)
+		return 0, 0, fmt.Errorf("too-little-RAM size for %s: %w", img, err)
 	}
 	defer f.Close()
 	var end uint64
@@ -132,7 +134,12 @@ func tooLittleMiB(img string) (int, error) {
 		}
 	}
 	if end == 0 {
-		return 0, fmt.Errorf("too-little-RAM size for %s: no PT_LOAD", img)
+		return 0, 0, fmt.Errorf("too-little-RAM size for %s: no PT_LOAD", img)
 	}
-	return int((end+1<<20-1)>>20) + biosReserveMiB, nil
+	if biosReserveMiB<<20 >= metal.MinFreeRAM {
+		return 0, 0, fmt.Errorf("too-little-RAM size: metal.MinFreeRAM %d MiB fits in QEMU's %d MiB BIOS reserve; the test needs a new idea", metal.MinFreeRAM>>20, biosReserveMiB)
+	}
+	const mb = 1 << 20
+	pageEnd := (end + 4095) &^ 4095
+	return int((end+mb-1)/mb) + biosReserveMiB, int((pageEnd + metal.MinFreeRAM + mb - 1) / mb), nil
 }
