@@ -352,9 +352,10 @@ var tooLittleRAM = regexp.MustCompile(`^metal: (\d+) MiB of RAM is too little: n
 // TestTooLittleRAM boots hello with less RAM than metal needs: one reason line saying what
 // was found and what is needed, a stop (QEMU rc 1), never a hang and never the program
 // running. "above-image" leaves RAM for the image and QEMU's BIOS copy but not for metal's
-// frames; "below-image" (-kernel only) has RAM end below metal's load address, so metal runs
-// from a ROM blob QEMU could not place in RAM and must find that out before using its own
-// memory. (In netboot_fw mode QEMU itself refuses such an image: s390-ccw.img stops after
+// frames; "below-image" (-m 16 -kernel, the issue's example) has RAM end below metal's load
+// address: the image as linked today cannot even start there, so the expected line needs an
+// entry that does not depend on high memory (README.md, Known failures).
+// (In netboot_fw mode QEMU itself refuses such an image: s390-ccw.img stops after
 // "Network boot device detected" with rc 1 and no reason; nothing in the image runs.)
 func TestTooLittleRAM(t *testing.T) {
 	for _, tc := range []struct {
@@ -362,7 +363,7 @@ func TestTooLittleRAM(t *testing.T) {
 		mib  int // 0: computed from the image
 	}{
 		{"above-image", 0},
-		{"below-image", 32},
+		{"below-image", 16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := requireQEMU(t)
