@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -209,4 +210,22 @@ func waitSeen(t *testing.T, lab *labServer, n int) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	t.Fatalf("lab saw %d messages, want %d", len(lab.seen()), n)
+}
+
+func TestCancel(t *testing.T) {
+	lab := &labServer{}
+	conn := startLab(t, lab)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{Conn: conn, HWAddr: clientMAC, Clock: faketime.NewManualClock()}
+	errc := make(chan error, 1)
+	go func() { _, err := c.Acquire(ctx); errc <- err }()
+	waitSeen(t, lab, 1)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Acquire after cancel = %v, want context.Canceled", err)
+	}
+	// The socket is the caller's: it must still work after Acquire returned.
+	if _, err := conn.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4bcast, Port: 67}); err != nil {
+		t.Errorf("socket unusable after Acquire: %v", err)
+	}
 }
