@@ -85,6 +85,8 @@ func RunCommand(ctx context.Context, binary string, args []string, timeout time.
 	cmd.Stdin = nil // /dev/null: QEMU's mon:stdio must not read the test's terminal
 	// Own process group, so a kill also reaches whatever a wrapper script started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A child that left the group and kept stderr open must not block Wait forever.
+	cmd.WaitDelay = 5 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
