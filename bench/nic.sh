@@ -7,7 +7,7 @@
 #      - bulk UDP into the stack: 100 000 unpaced 1472-byte datagrams from the kernel; MB/s received,
 #        datagrams lost (tap queue + stack socket buffer) and stack socket-buffer drops
 # 2. Guest variant (needs metal's NIC wiring, docs/nic-wiring.patch, and qemu-system-s390x): netipl.img with
-#    netstack/cmd/nicecho as the loader under QEMU TCG, slirp, a host UDP echo/flood server on 127.0.0.1:
+#    the NIC probe program (tests/nic/nicprobe or netstack/cmd/nicecho) as the loader under QEMU TCG, slirp, a host UDP echo/flood server on 127.0.0.1:
 #      - UDP RTT median/p99 through slirp (200 rounds)
 #      - bulk UDP into the guest: FLOOD_N 1472-byte datagrams sent unpaced by the host; received count, MB/s
 #        and the guest stack's socket-buffer drops. Drops before the device (slirp, QEMU's net queue) are
@@ -58,7 +58,9 @@ while True:
         s.sendto(data, addr)
 EOF
 python3 "$work/server.py" "$port" & srv=$!
-go run ./linker/cmd/netipl-link -loader ./netstack/cmd/nicecho -arg -n=200 -arg "-flood=$FLOOD_N" \
+probe=./tests/nic/nicprobe # the guest program (docs/nic-wiring.patch ships it as netstack/cmd/nicecho)
+[ -d "$probe" ] || probe=./netstack/cmd/nicecho
+go run ./linker/cmd/netipl-link -loader "$probe" -arg -n=200 -arg "-flood=$FLOOD_N" \
   -arg -idle=10s -arg "-peer=10.0.2.2:$port" -o "$work/nic.img" || exit 1
 qemu-system-s390x -M s390-ccw-virtio -m 256 -nographic -no-reboot -action panic=exit-failure \
   -kernel "$work/nic.img" -netdev user,id=n0 -device virtio-net-ccw,netdev=n0 >"$work/console" 2>&1 </dev/null & qemu=$!
