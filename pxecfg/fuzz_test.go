@@ -128,3 +128,25 @@ func FuzzParseINS(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseIPXE(f *testing.F) {
+	f.Add([]byte("#!ipxe\ndhcp\nkernel --name k http://h/k a=${ip} initrd=i\ninitrd i\nimgargs k b=${mac}\nboot\n"))
+	f.Add([]byte("#!ipxe\nchain tftp://s/${uuid}.ipxe\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > fuzzMax {
+			return
+		}
+		facts := Facts{Server: "10.0.2.2", MAC: testMAC, IP: testIP, UUID: testUUID}
+		s, err := ParseIPXE("tftp://s/d/boot.ipxe", data, facts)
+		if err != nil {
+			return
+		}
+		if s.Kernel == "" {
+			t.Fatal("ParseIPXE succeeded without a kernel")
+		}
+		b := s.Resolve("tftp://s/d/boot.ipxe")
+		if b.Kernel.URL == "" || len(b.Initrds) != len(s.Initrds) || strings.Contains(b.Cmdline, "${") {
+			t.Fatalf("Resolve = %+v", b)
+		}
+	})
+}
