@@ -6,6 +6,8 @@
 #   3. HTTP, loopback, python3 http.server                          bar: >= 300 MB/s
 #   4. TFTP blksize 1428 / 8192 / 65464 to tftpd-hpa on a 1500-byte-MTU loopback in a network namespace (so the
 #      larger blocks travel as IP fragments); without root, on the host loopback (MTU 65536, no fragmentation).
+#   5. The same clients on a gVisor stack talking to a second gVisor stack over a pipe link, in one process
+#      (go test -bench GetOverGVisor): the stack's cost per block before any NIC is involved.
 # Environment: SIZE_MB (default 300), RUNS (default 3). Needs tftpd-hpa, python3; atftpd is fetched into
 # .cache/atftpd with apt-get download if missing. The file lives in .cache/protocols.
 set -euo pipefail
@@ -113,3 +115,10 @@ for b in 1428 8192 65464; do
   line="$line blksize $b $v MB/s;"
 done
 echo "$line"
+
+# 5. Client + gVisor stack cost, two stacks in one process (no NIC).
+gv=$(go test -run XX -bench GetOverGVisor -benchtime 3x ./netstack/tftp ./netstack/httpfetch 2>&1 |
+  awk '/^Benchmark/ { name=$1; sub(/^BenchmarkGetOverGVisor\/?/, "", name); sub(/-[0-9]+$/, "", name);
+       for (i = 1; i <= NF; i++) if ($(i+1) == "MB/s") printf "%s%s %s MB/s;", sep, (name == "" ? "http" : "tftp " name), $i }
+       /^Benchmark/ { sep=" " }')
+echo "over gVisor (two stacks, pipe link, one process):$gv"

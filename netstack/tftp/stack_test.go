@@ -19,7 +19,7 @@ import (
 )
 
 // newStack builds a gVisor stack with one NIC on ep holding addr/24.
-func newStack(t *testing.T, ep stack.LinkEndpoint, addr netip.Addr) *stack.Stack {
+func newStack(t testing.TB, ep stack.LinkEndpoint, addr netip.Addr) *stack.Stack {
 	t.Helper()
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
