@@ -25,14 +25,17 @@
 // is tried after PXELINUX's for each name. Names: a URL (tftp://, http://, https://) stands as
 // written, "::name" is on the same server with no prefix, "host::name" is on TFTP server host,
 // "/name" is from the server root, anything else is relative to the current directory; when
-// QEMU would read a name differently (verbatim from the root), [Source.Alt] carries its reading.
+// QEMU would read a name differently (verbatim from the root), [Source.Alt] carries its reading
+// and the loader tries it when [Source.URL] is not found.
 //
 // # Boot file kinds ([Sniff])
 //
 // "* " first: .INS; "# pxelinux" first (any case): a config; "#!ipxe": an iPXE script; short
 // text whose lines are all "name address" with one at 0: a header-less .INS (OpenShift's
 // generic.ins); anything else: a kernel image for the loader. Files under [MinBootfile] bytes
-// are refused. After a boot file that is missing, too small or broken, the lookup runs.
+// are refused; a boot file named like a PC boot program (pxelinux.0, *.efi: DHCP set up for
+// x86 hosts) is not loaded ([ErrBootProgram]). After a boot file that is missing, too small,
+// skipped or broken, the lookup runs.
 //
 // # Config grammar ([Load], [Parse])
 //
@@ -40,13 +43,15 @@
 // are skipped; keywords in any case, labels compared exactly; no size or entry limits beyond
 // memory ([ConfigLimit] bounds one file against hostile servers). Directives:
 //   - DEFAULT (last wins): a label with optional extra options, a module (menu.c32), or an
-//     implicit kernel command line; UI module; LABEL name;
+//     implicit kernel command line (a one-word DEFAULT naming no label in a config that has
+//     labels boots the first entry, as QEMU does, rather than a file of that name); UI
+//     module; LABEL name;
 //   - KERNEL or LINUX file (a .c32 module, COM32, COMBOOT: reported, not bootable; BOOT, BSS,
 //     PXE, FDIMAGE, CONFIG: not bootable on s390x); INITRD a,b,c (concatenated, each but the last
-//     padded to [InitrdAlign], see [InitrdLayout]); APPEND global (before the first LABEL) or per label, "APPEND -"
-//     for none, initrd= inside APPEND when there is no INITRD line;
-//   - IPAPPEND/SYSAPPEND bits 1 (ip=client:server:gateway:netmask, IPv4 only), 2 (BOOTIF=01-mac),
-//     4 (SYSUUID=uuid), global or per label;
+//     padded to [InitrdAlign], see [InitrdLayout]); APPEND global (before the first LABEL) or
+//     per label, "APPEND -" for none, initrd= inside APPEND when there is no INITRD line;
+//   - IPAPPEND/SYSAPPEND bits 1 (ip=client:server:gateway:netmask, IPv4 only),
+//     2 (BOOTIF=01-mac), 4 (SYSUUID=uuid), global or per label;
 //   - LOCALBOOT n: the [Boot.LocalBoot] outcome, "return to the firmware" (the next boot device);
 //   - MENU LABEL, MENU DEFAULT, MENU HIDE, MENU TITLE, MENU INCLUDE; other MENU lines ignored;
 //     TEXT HELP … ENDTEXT skipped;
