@@ -81,6 +81,9 @@ func TestMetalRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build probe: %v\n%s", err, out)
 	}
+	if !strings.Contains(string(out), "# netipl/virtio\n") {
+		t.Fatalf("no -m output for netipl/virtio; the check did not run:\n%.2000s", out)
+	}
 	var bad []string
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.Contains(l, "escapes to heap") || strings.Contains(l, "moved to heap") {
