@@ -34,13 +34,13 @@ type MemStats struct {
 // addresses. Writes go to mapped chunks where possible and to buffers where not; Segments then
 // lists what metal must place. Safe for concurrent use. The zero Mem is not usable; call NewMem.
 type Mem struct {
-	mu       sync.Mutex
-	mapper   Mapper
-	ram      uint64
-	used     []Range // never mapped: the lowcore and /proc/iomem's in-use ranges, page-aligned
-	budget   uint64
-	chunks   map[uint64][]*piece
-	stats    MemStats
+	mu     sync.Mutex
+	mapper Mapper
+	ram    uint64
+	used   []Range // never mapped: the lowcore and /proc/iomem's in-use ranges, page-aligned
+	budget uint64
+	chunks map[uint64][]*piece
+	stats  MemStats
 }
 
 // piece is a page-aligned part of a chunk, mapped or buffered, with the extent written so far.
