@@ -24,7 +24,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -792,6 +794,20 @@ func testRecover() {
 var zero = 0
 
 func testSHA256() {
+	// crypto/rand (getrandom): two reads are filled and differ. TLS and DHCP transaction ids
+	// depend on it.
+	a, b := make([]byte, 32), make([]byte, 32)
+	_, errA := rand.Read(a)
+	_, errB := rand.Read(b)
+	switch {
+	case errA != nil || errB != nil:
+		fail("crypto: rand.Read", "%v", errors.Join(errA, errB))
+	case bytes.Equal(a, b) || bytes.Equal(a, make([]byte, 32)):
+		fail("crypto: rand.Read", "two reads gave %x and %x", a, b)
+	default:
+		pass("crypto: rand.Read: two 32-byte reads differ")
+	}
+
 	if *wantSHA == "" {
 		skip("crypto: sha256", "no -sha256 given")
 		return
