@@ -6,6 +6,8 @@
 #   3. HTTP, loopback, python3 http.server                          bar: >= 300 MB/s
 #   4. TFTP blksize 1428 / 8192 / 65464 to tftpd-hpa on a 1500-byte-MTU loopback in a network namespace (so the
 #      larger blocks travel as IP fragments); without root, on the host loopback (MTU 65536, no fragmentation).
+#   2b. The same comparison through a proxy that delays each datagram 1 ms each way (2 ms RTT; no netem here):
+#      go test -bench ATFTPDOverRTT, 1 MB file.
 #   5. The same clients on a gVisor stack talking to a second gVisor stack over a pipe link, in one process
 #      (go test -bench GetOverGVisor): the stack's cost per block before any NIC is involved.
 # Environment: SIZE_MB (default 300), RUNS (default 3). Needs tftpd-hpa, python3; atftpd is fetched into
@@ -82,6 +84,10 @@ if [ -x "$atftpd" ]; then
   a16=$(median_mbs "$fetch" -q -blksize 1428 -window 16 "tftp://127.0.0.1:$aport/$name")
   ratio=$(awk -v a="$a16" -v b="$a1" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
   echo "tftp atftpd blksize 1428: lock-step $a1 MB/s, windowsize 16 $a16 MB/s, ratio ${ratio}x (bar >= 3x: $(verdict "$ratio" 3))"
+  rtt=$(go test -run XX -bench ATFTPDOverRTT -benchtime 2x ./netstack/tftp 2>&1 |
+    awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "MB/s") v[++n] = $i }
+         END { if (n == 2 && v[1] > 0) printf "lock-step %s MB/s, windowsize 16 %s MB/s, ratio %.1fx", v[1], v[2], v[2] / v[1]; else print "failed" }')
+  echo "tftp atftpd blksize 1428 through a 2 ms RTT proxy: $rtt"
 else
   echo "tftp atftpd: skipped (atftpd not available)"
 fi

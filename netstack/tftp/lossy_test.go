@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -136,6 +137,104 @@ func TestLossyPath(t *testing.T) {
 				t.Errorf("drops %v, stats %+v: the loss was not exercised", d, res.Stats)
 			}
 			t.Logf("drops client→server %d, server→client %d; stats %+v", d[0], d[1], res.Stats)
+		})
+	}
+}
+
+// startDelayProxy forwards between one client and a TFTP server on loopback like startLossyProxy, but delays every
+// datagram by delay in each direction (order kept), which gives the path a round-trip time of 2·delay.
+func startDelayProxy(tb testing.TB, server netip.AddrPort, delay time.Duration) netip.AddrPort {
+	tb.Helper()
+	front, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	back, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { front.Close(); back.Close() })
+	type item struct {
+		b   []byte
+		due time.Time
+		out net.PacketConn
+		to  func() net.Addr
+	}
+	var (
+		mu        sync.Mutex
+		client    net.Addr
+		serverTID net.Addr
+	)
+	pipe := func(in net.PacketConn, deliver func(pkt []byte) item, learn func(net.Addr)) {
+		q := make(chan item, 4096)
+		go func() {
+			for it := range q {
+				time.Sleep(time.Until(it.due))
+				if to := it.to(); to != nil {
+					it.out.WriteTo(it.b, to)
+				}
+			}
+		}()
+		go func() {
+			defer close(q)
+			buf := make([]byte, 70000)
+			for {
+				n, from, err := in.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				learn(from)
+				q <- deliver(append([]byte(nil), buf[:n]...))
+			}
+		}()
+	}
+	serverAddr := net.UDPAddrFromAddrPort(server)
+	pipe(front, func(pkt []byte) item {
+		return item{pkt, time.Now().Add(delay), back, func() net.Addr {
+			mu.Lock()
+			defer mu.Unlock()
+			if serverTID == nil || packet(pkt).opcode() == opRRQ {
+				return serverAddr
+			}
+			return serverTID
+		}}
+	}, func(a net.Addr) { mu.Lock(); client = a; mu.Unlock() })
+	pipe(back, func(pkt []byte) item {
+		return item{pkt, time.Now().Add(delay), front, func() net.Addr { mu.Lock(); defer mu.Unlock(); return client }}
+	}, func(a net.Addr) { mu.Lock(); serverTID = a; mu.Unlock() })
+	return front.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// BenchmarkATFTPDOverRTT fetches 1 MB from atftpd through a proxy adding 1 ms each way (2 ms RTT, a LAN with a
+// busy router or a WAN hop): lock-step against windowsize 16, the case RFC 7440 exists for. bench/protocols.sh
+// prints the rows.
+func BenchmarkATFTPDOverRTT(b *testing.B) {
+	bin := atftpdBinary(b)
+	data := pattern(1 << 20)
+	dir := b.TempDir()
+	os.Chmod(dir, 0o777)
+	os.WriteFile(dir+"/f", data, 0o644)
+	c, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	cmd := exec.Command(bin, "--daemon", "--no-fork", "--logfile", "/dev/null", "--user", "root", "--group", "root",
+		"--port", fmt.Sprint(port), "--bind-address", "127.0.0.1", dir)
+	if err := cmd.Start(); err != nil {
+		b.Skipf("start atftpd: %v", err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for _, window := range []int{1, 16} {
+		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for i := 0; i < b.N; i++ {
+				proxy := startDelayProxy(b, addr, time.Millisecond)
+				cl := &Client{Listen: hostListen, Options: Options{WindowSize: window, InitialTimeout: 100 * time.Millisecond, Retries: 20}}
+				m := &memFile{}
+				if _, err := cl.Get(context.Background(), proxy, "f", m); err != nil || !bytes.Equal(m.bytes(), data) {
+					b.Fatalf("Get = %v (%d bytes)", err, len(m.bytes()))
+				}
+			}
 		})
 	}
 }

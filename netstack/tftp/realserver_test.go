@@ -18,7 +18,7 @@ import (
 // atftpd 0.8 (extracted by `apt-get download atftpd` into .cache/atftpd at the repository root, because the
 // package conflicts with tftpd-hpa). A missing server skips the test, except under CI=true.
 
-func skipOrFail(t *testing.T, format string, args ...any) {
+func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf(format, args...)
@@ -26,7 +26,7 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 	t.Skipf(format, args...)
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -142,7 +142,7 @@ func TestTFTPDHPA(t *testing.T) {
 }
 
 // atftpdBinary returns the extracted atftpd, fetching the package once if apt-get is usable.
-func atftpdBinary(t *testing.T) string {
+func atftpdBinary(t testing.TB) string {
 	t.Helper()
 	cache := filepath.Join(repoRoot(t), ".cache", "atftpd")
 	bin := filepath.Join(cache, "root", "usr", "sbin", "atftpd")
