@@ -304,23 +304,31 @@ func TestPanicMetal(t *testing.T) {
 // helloMeminfo matches hello's meminfo line.
 var helloMeminfo = regexp.MustCompile(`^hello: MemTotal: (\d+) kB MemFree: (\d+) kB$`)
 
-// TestHello boots the hello program in guests of different shapes: 128 MiB (QEMU's default
-// RAM and the smallest netipl supports), more than 2 GiB (QEMU's BIOS copy then sits at
-// 2 GiB − 2 MiB, not at the end of RAM), and two CPUs (metal runs on the boot CPU only).
+// TestHello boots the hello program in guests of different shapes, in both launch modes:
+// 128 MiB (QEMU's default RAM and the smallest netipl supports), more than 2 GiB (QEMU's
+// BIOS copy then sits at 2 GiB − 2 MiB, not at the end of RAM), and two CPUs (metal runs on
+// the boot CPU only).
 func TestHello(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
+		mode  qemu.Mode
 		mib   int
 		extra []string
 	}{
-		{"128MiB", 128, nil},
-		{"4GiB", 4096, nil},
-		{"smp2", 256, []string{"-smp", "2"}},
+		{"128MiB", qemu.ModeKernel, 128, nil},
+		{"128MiB-netboot_fw", qemu.ModeNetbootFW, 128, nil},
+		{"4GiB", qemu.ModeKernel, 4096, nil},
+		{"4GiB-netboot_fw", qemu.ModeNetbootFW, 4096, nil},
+		{"smp2", qemu.ModeKernel, 256, []string{"-smp", "2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := requireQEMU(t)
 			img := buildImage(t, "./tests/metal/hello", nil, nil)
-			res := runMetal(t, qemu.Config{Binary: bin, Image: img, MemoryMiB: tc.mib, Extra: tc.extra, Timeout: time.Minute})
+			c := qemu.Config{Binary: bin, Mode: tc.mode, Image: img, MemoryMiB: tc.mib, Extra: tc.extra, Timeout: time.Minute}
+			if tc.mode == qemu.ModeNetbootFW {
+				c.NICs = []qemu.NIC{{}}
+			}
+			res := runMetal(t, c)
 			if !res.Contains("hello: main() reached") {
 				t.Errorf("console lacks the greeting")
 			}
