@@ -26,6 +26,8 @@ func servc(cmd uint32, sccb uintptr) cc
 func stckf() uint64
 func setClockComparator(v uint64)
 func loadASCE(asce uint64)
+func setCR6(mask uint64)
+func kexecJump(tramp, plan uintptr, schid uint32, viaStub uint64)
 func ptlb()
 func stfle(buf uintptr)
 func prno(fc uint64, param, buf, n uintptr)

@@ -211,6 +211,14 @@ TEXT ·setClockComparator(SB),NOSPLIT|NOFRAME,$0-8
 	WORD	$0xB206F008	// SCKC 8(R15)
 	RET
 
+// func setCR6(mask uint64) — LCTLG CR6: the I/O-interruption subclass mask (bits 32-39 enable
+// ISC 0-7; the NIC uses ISC 3, 0x10000000). In: mask at 8(R15). Clobbers nothing.
+TEXT ·setCR6(SB),NOSPLIT|NOFRAME,$0-8
+	WORD	$0xEB66F008	// LCTLG c6,c6,8(R15)
+	BYTE	$0x00
+	BYTE	$0x2F
+	RET
+
 // func loadASCE(asce uint64) — LCTLG CR1, CR7 and CR13 (primary, secondary, home ASCE).
 TEXT ·loadASCE(SB),NOSPLIT|NOFRAME,$0-8
 	WORD	$0xEB11F008	// LCTLG c1,c1,8(R15)
@@ -282,3 +290,19 @@ TEXT ·imageEnd(SB),NOSPLIT|NOFRAME,$0-8
 	MOVD	$runtime·end(SB), R1
 	MOVD	R1, ret+0(FP)
 	RET
+
+// func textEnd() uintptr — the address of runtime·etext (end of metal's code, for /proc/iomem).
+TEXT ·textEnd(SB),NOSPLIT|NOFRAME,$0-8
+	MOVD	$runtime·etext(SB), R1
+	MOVD	R1, ret+0(FP)
+	RET
+
+// func kexecJump(tramp, plan uintptr, schid uint32, viaStub uint64) — enters the kernel-start
+// trampoline (handoff_s390x.go) copied to tramp: R2 = first plan page, R4 = subsystem-id word,
+// R5 = 1 to start at 0x10000 through the reset-PSW stub, 0 to load the PSW at 0. Never returns.
+TEXT ·kexecJump(SB),NOSPLIT|NOFRAME,$0-32
+	MOVD	tramp+0(FP), R1
+	MOVD	plan+8(FP), R2
+	MOVWZ	schid+16(FP), R4
+	MOVD	viaStub+24(FP), R5
+	BR	(R1)

@@ -9,6 +9,7 @@ const (
 	eACCES    = 13
 	eBADF     = 9
 	eAGAIN    = 11
+	eBUSY     = 16
 	eNOMEM    = 12
 	eFAULT    = 14
 	eEXIST    = 17
@@ -18,5 +19,6 @@ const (
 	eNOTTY    = 25
 	eSPIPE    = 29
 	eNOSYS    = 38
+	eBADFD    = 77
 	eTIMEDOUT = 110
 )

@@ -12,6 +12,9 @@ const (
 	fdFile
 	fdEventfd
 	fdEpoll
+	fdTunClone // /dev/net/tun before TUNSETIFF
+	fdTap      // the boot NIC (nic_s390x.go)
+	fdDevMem   // /dev/mem: mmap only (handoff_s390x.go)
 )
 
 const (
@@ -55,7 +58,7 @@ var (
 	fds     [maxFDs]fdesc
 	epregs  [maxEpollReg]epollReg
 	facts   platformFacts
-	fileBuf [512]byte
+	fileBuf [8192]byte // the longest file is /proc/iomem
 )
 
 func fdInit() {
@@ -92,6 +95,9 @@ func sysCloseFD(fd int64) int64 {
 			r.used = false
 		}
 	}
+	if d.kind == fdTap {
+		nicFD = 0
+	}
 	*d = fdesc{}
 	return 0
 }
@@ -113,8 +119,17 @@ func sysOpenPath(path, flags uint64) int64 {
 	if n == len(p) {
 		return -eNOENT
 	}
+	if string(p[:n]) == "/dev/net/tun" {
+		if !nicEnsure() {
+			return -eNODEV
+		}
+		return fdAlloc(fdesc{kind: fdTunClone, flags: uint32(flags)})
+	}
+	if string(p[:n]) == "/dev/mem" {
+		return fdAlloc(fdesc{kind: fdDevMem, flags: uint32(flags)})
+	}
 	id := lookupFile(p[:n])
-	if id == fileNone {
+	if id == fileNone || (isNetFile(id) && !nicEnsure()) {
 		return -eNOENT
 	}
 	if flags&3 != 0 {
@@ -124,8 +139,13 @@ func sysOpenPath(path, flags uint64) int64 {
 }
 
 func renderFD(d *fdesc) []byte {
-	if d.file == fileMeminfo {
+	switch {
+	case d.file == fileMeminfo:
 		facts.memFree = mem.free * pageSize
+	case d.file == fileIomem:
+		return fileBuf[:renderIomemNow(fileBuf[:])]
+	case isNetFile(d.file):
+		facts.nicStats = nic.Stats()
 	}
 	return fileBuf[:renderFile(d.file, &facts, fileBuf[:])]
 }
@@ -298,6 +318,10 @@ func sysFstatFD(fd int64, st uint64) int64 {
 		mode = 0o20620 // character device
 	case fdEventfd, fdEpoll:
 		mode = 0o600
+	case fdTunClone, fdTap:
+		mode = 0o20666 // character device, like /dev/net/tun
+	case fdDevMem:
+		mode = 0o20640 // character device, like /dev/mem
 	}
 	putBE64(b[8:], uint64(fd)+1) // inode
 	putBE64(b[16:], 1)           // nlink
@@ -360,6 +384,8 @@ func fdReady(fd int64) uint32 {
 			r |= epollIn
 		}
 		return r
+	case fdTap:
+		return nicReady()
 	}
 	return 0
 }
@@ -373,7 +399,7 @@ func sysEpollCtlOp(epfd int64, op uint64, fd int64, ev uint64) int64 {
 	if e.kind != fdEpoll || epfd == fd {
 		return -eINVAL
 	}
-	if d.kind != fdEventfd && d.kind != fdEpoll {
+	if d.kind != fdEventfd && d.kind != fdEpoll && d.kind != fdTap {
 		return -ePERM // regular files and the console are not pollable (as on Linux)
 	}
 	var events uint32
@@ -475,11 +501,18 @@ func fdChanged(fd int64) {
 	}
 	for i := range threads {
 		t := &threads[i]
-		if t.state != threadBlocked || t.waitKind != waitEpoll {
+		if t.state != threadBlocked {
 			continue
 		}
-		if n := epollCollect(int64(t.waitAddr), t.waitBuf, t.waitN); n != 0 {
-			wake(t, n)
+		switch t.waitKind {
+		case waitEpoll:
+			if n := epollCollect(int64(t.waitAddr), t.waitBuf, t.waitN); n != 0 {
+				wake(t, n)
+			}
+		case waitPoll:
+			if n := pollScan(t.waitBuf, t.waitN); n != 0 {
+				wake(t, n)
+			}
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package metal
 
+import "netipl/virtio"
+
 // The platform files of docs/abi.md, rendered from facts metal gathered at boot. Pure Go.
 
 const (
@@ -9,7 +11,22 @@ const (
 	fileIPLDevice
 	fileIPLLoadparm
 	fileUUID
+	fileNetAddress
+	// /sys/class/net/eth0/statistics/*: Linux's names for the driver's counters.
+	fileNetRxPackets
+	fileNetRxBytes
+	fileNetRxDropped
+	fileNetRxLengthErrors
+	fileNetRxErrors
+	fileNetTxPackets
+	fileNetTxBytes
+	fileNetTxDropped
+	fileNetTxErrors
+	fileIomem // /proc/iomem (rendered by metal's memory code, not renderFile)
 )
+
+// isNetFile reports whether file id exists only while the NIC is up.
+func isNetFile(id uint8) bool { return id >= fileNetAddress && id <= fileNetTxErrors }
 
 // filePaths maps absolute paths to file ids.
 var filePaths = [...]struct {
@@ -21,6 +38,17 @@ var filePaths = [...]struct {
 	{"/sys/firmware/ipl/device", fileIPLDevice},
 	{"/sys/firmware/ipl/loadparm", fileIPLLoadparm},
 	{"/sys/hypervisor/uuid", fileUUID},
+	{"/sys/class/net/eth0/address", fileNetAddress},
+	{"/sys/class/net/eth0/statistics/rx_packets", fileNetRxPackets},
+	{"/sys/class/net/eth0/statistics/rx_bytes", fileNetRxBytes},
+	{"/sys/class/net/eth0/statistics/rx_dropped", fileNetRxDropped},
+	{"/sys/class/net/eth0/statistics/rx_length_errors", fileNetRxLengthErrors},
+	{"/sys/class/net/eth0/statistics/rx_errors", fileNetRxErrors},
+	{"/sys/class/net/eth0/statistics/tx_packets", fileNetTxPackets},
+	{"/sys/class/net/eth0/statistics/tx_bytes", fileNetTxBytes},
+	{"/sys/class/net/eth0/statistics/tx_dropped", fileNetTxDropped},
+	{"/sys/class/net/eth0/statistics/tx_errors", fileNetTxErrors},
+	{"/proc/iomem", fileIomem},
 }
 
 // lookupFile returns the id of path (given as bytes, without the NUL), or fileNone.
@@ -42,6 +70,34 @@ type platformFacts struct {
 	devno             uint16
 	loadparm          [8]byte // ASCII, space padded
 	uuid              [16]byte
+	nicUp             bool    // the boot NIC is initialised
+	mac               [6]byte // its MAC address
+	nicBus            virtio.BusID
+	nicStats          virtio.Stats // snapshot taken when a statistics file is read
+}
+
+// netCounter returns the value of statistics file id from the driver's counters. Frames the
+// driver drops for their length (runts, oversize) count as rx_length_errors, rx_errors and
+// rx_dropped; used entries naming a descriptor the driver did not post count as rx_errors and
+// rx_dropped; frames refused for their size on write count as tx_errors and tx_dropped.
+func netCounter(id uint8, s *virtio.Stats) uint64 {
+	switch id {
+	case fileNetRxPackets:
+		return s.RxFrames
+	case fileNetRxBytes:
+		return s.RxBytes
+	case fileNetRxLengthErrors:
+		return s.RxRunts + s.RxOversize
+	case fileNetRxDropped, fileNetRxErrors:
+		return s.RxRunts + s.RxOversize + s.RxBadID
+	case fileNetTxPackets:
+		return s.TxFrames
+	case fileNetTxBytes:
+		return s.TxBytes
+	case fileNetTxDropped, fileNetTxErrors:
+		return s.TxRejected
+	}
+	return 0
 }
 
 // renderFile writes the content of file id into b and returns its length.
@@ -77,6 +133,17 @@ func renderFile(id uint8, f *platformFacts, b []byte) int {
 		}
 		n += copy(b[n:], f.loadparm[:end])
 		n = putStr(b, n, "\n")
+	case fileNetAddress:
+		if f.nicUp {
+			n += virtio.PutMAC(b[n:], f.mac)
+			n = putStr(b, n, "\n")
+		}
+	case fileNetRxPackets, fileNetRxBytes, fileNetRxDropped, fileNetRxLengthErrors, fileNetRxErrors,
+		fileNetTxPackets, fileNetTxBytes, fileNetTxDropped, fileNetTxErrors:
+		if f.nicUp {
+			n = putDec(b, n, netCounter(id, &f.nicStats))
+			n = putStr(b, n, "\n")
+		}
 	case fileUUID:
 		for i, c := range f.uuid {
 			if i == 4 || i == 6 || i == 8 || i == 10 {

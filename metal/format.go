@@ -48,3 +48,18 @@ func putHexRaw(b []byte, n int, v uint64, digits int) int {
 }
 
 func putStr(b []byte, n int, s string) int { return n + copy(b[n:], s) }
+
+// be64 and putBE64 read and write big-endian u64 values (the machine's byte order).
+func be64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+func putBE64(b []byte, v uint64) {
+	_ = b[7]
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}

@@ -114,3 +114,55 @@ func (f *frames) release(pfn uint64) bool {
 	}
 	return true
 }
+
+// claim marks frames [lo, hi) in use if every one of them is free (a /dev/mem mapping
+// reserves them); it reports false, changing nothing, when one is in use or out of range.
+func (f *frames) claim(lo, hi uint64) bool {
+	if lo > hi || hi > f.n {
+		return false
+	}
+	for i := lo; i < hi; i++ {
+		if !f.isFree(i) {
+			return false
+		}
+	}
+	bits := f.bits()
+	for i := lo; i < hi; i++ {
+		bits[i/64] &^= 1 << (i % 64)
+	}
+	f.free -= hi - lo
+	if f.free < f.low {
+		f.low = f.free
+	}
+	return true
+}
+
+// nextUsedRun returns the first run [lo, hi) of in-use frames at or above from; ok is false
+// when every frame from there on is free.
+func (f *frames) nextUsedRun(from uint64) (lo, hi uint64, ok bool) {
+	i := from
+	for i < f.n && f.isFree(i) {
+		i++
+	}
+	if i >= f.n {
+		return 0, 0, false
+	}
+	lo = i
+	for i < f.n && !f.isFree(i) {
+		i++
+	}
+	return lo, i, true
+}
+
+// allocBelow takes the highest free frame below limit (a frame number).
+func (f *frames) allocBelow(limit uint64) (pfn uint64, ok bool) {
+	c := f.cursor
+	if limit < c {
+		f.cursor = limit
+	}
+	pfn, ok = f.alloc()
+	if c > f.cursor {
+		f.cursor = c // frames at or above the old cursor are still all in use
+	}
+	return pfn, ok
+}

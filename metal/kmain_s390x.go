@@ -25,6 +25,12 @@ var (
 // imageEnd returns runtime·end, the end of metal's own memory image (entry_s390x.s).
 func imageEnd() uintptr
 
+// textEnd returns runtime·etext, the end of metal's code (entry_s390x.s).
+func textEnd() uintptr
+
+// kernelEnd is the end of metal's image and payload (page-aligned): frames start above it.
+var kernelEnd uint64
+
 func pageAligned(a *[2 * pageSize]byte) uintptr {
 	return (uintptr(unsafe.Pointer(a)) + pageSize - 1) &^ (pageSize - 1)
 }
@@ -56,6 +62,7 @@ func kmain() {
 		disabledWait(waitBadPayload)
 	}
 	kend := pageUp(uint64(payloadAddr) + payload.total)
+	kernelEnd = kend
 	if need := kend + MinFreeRAM; ramSize < need {
 		tooLittleRAM(need)
 	}

@@ -49,4 +49,5 @@ const (
 	waitDeadlock        = 0x0dead008
 	waitHalt            = 0x0dead009
 	waitFatalSignal     = 0x0dead00a
+	waitKexecReturned   = 0x0dead00b // diag 308 load-normal returned (trampolineCode's stop PSW)
 )

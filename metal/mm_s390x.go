@@ -25,6 +25,7 @@ const (
 	pteProtect  = 0x200 // page-table entry write-protected
 	pteSwImage  = 0x001 // software: frame belongs to the image (never freed)
 	pteSwParked = 0x002 // software: frame kept but access removed (PROT_NONE)
+	pteSwDevMem = 0x004 // software: a /dev/mem page (its frame is reserved while mapped)
 )
 
 var (
@@ -179,6 +180,8 @@ func fault(va uint64, write bool) int {
 		if write && e&pteSwImage != 0 && !copyOnWrite(pte, e&^0xfff) {
 			return faultOOM
 		}
+	case v.kind == vmaDevMem: // populated at mmap; only reached if a PTE went missing
+		phys.Store64(pte, (v.phys+pageDown(va)-v.start)|pteSwDevMem|prot)
 	case v.kind == vmaImage:
 		pa := v.phys + pageDown(va) - v.start
 		phys.Store64(pte, pa|pteSwImage|pteProtect)
@@ -294,20 +297,6 @@ func writeU64(va, v uint64) bool {
 	return true
 }
 
-func be64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-}
-
-func putBE64(b []byte, v uint64) {
-	_ = b[7]
-	for i := 7; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
-}
-
 // unmapPages drops the translations of [start, end): frames are freed (image pages are not),
 // or, with park, kept but made inaccessible (mprotect PROT_NONE).
 func unmapPages(start, end uint64, park bool) {
@@ -399,20 +388,41 @@ func doMmap(args uint64) int64 {
 	if length == 0 || length > userEnd {
 		return -eINVAL
 	}
-	if flags&mapAnonymous == 0 {
-		return -eNODEV // file mappings (/dev/mem) arrive with the boot issue
-	}
 	if flags&(mapShared|mapPrivate) == 0 {
 		return -eINVAL
 	}
+	if flags&mapAnonymous == 0 {
+		d := fdGet(int64(int32(a[4])))
+		if d == nil {
+			return -eBADF
+		}
+		if d.kind != fdDevMem {
+			return -eNODEV // only /dev/mem can be mapped
+		}
+		return devMemMmap(addr, length, prot, flags, a[5])
+	}
 	n := pageUp(length)
+	addr, r := mmapPlace(addr, n, flags)
+	if r != 0 {
+		return r
+	}
+	unmapPages(addr, addr+n, false)
+	if !vmas.insert(vma{start: addr, end: addr + n, prot: prot, kind: vmaAnon}) {
+		return -eNOMEM
+	}
+	return int64(addr)
+}
+
+// mmapPlace chooses the address of an n-byte mapping as Linux does: MAP_FIXED(_NOREPLACE)
+// at addr, else the hint when free, else top-down below mmapBase. r is 0 or a negative errno.
+func mmapPlace(addr, n, flags uint64) (uint64, int64) {
 	switch {
 	case flags&(mapFixed|mapFixedNoReplace) != 0:
 		if addr%pageSize != 0 || addr < mmapMin || addr+n > userEnd || addr+n < addr {
-			return -eINVAL
+			return 0, -eINVAL
 		}
 		if flags&mapFixedNoReplace != 0 && !vmas.isFree(addr, addr+n) {
-			return -eEXIST
+			return 0, -eEXIST
 		}
 	case addr != 0 && pageDown(addr) >= mmapMin && pageDown(addr)+n <= userEnd &&
 		vmas.isFree(pageDown(addr), pageDown(addr)+n):
@@ -421,14 +431,10 @@ func doMmap(args uint64) int64 {
 		var ok bool
 		addr, ok = vmas.gapBelow(n, mmapMin, mmapBase)
 		if !ok {
-			return -eNOMEM
+			return 0, -eNOMEM
 		}
 	}
-	unmapPages(addr, addr+n, false)
-	if !vmas.insert(vma{start: addr, end: addr + n, prot: prot, kind: vmaAnon}) {
-		return -eNOMEM
-	}
-	return int64(addr)
+	return addr, 0
 }
 
 func doMunmap(addr, length uint64) int64 {
@@ -470,6 +476,9 @@ func doMadvise(addr, length, advice uint64) int64 {
 			i := vmas.find(a)
 			if i < 0 {
 				return -eNOMEM
+			}
+			if vmas.v[i].kind == vmaDevMem {
+				return -eINVAL // as Linux for VM_PFNMAP mappings: /dev/mem contents stay
 			}
 			a = vmas.v[i].end
 		}

@@ -133,8 +133,11 @@ func dispatch() {
 		i := pick()
 		rotate = false
 		if i < 0 {
-			if next == 0 {
+			if next == 0 && !nicCanWake() {
 				deadlock()
+			}
+			if next == 0 {
+				next = ^uint64(0) // only an I/O interruption can end this wait
 			}
 			setClockComparator(next)
 			lastCKC = next
@@ -191,8 +194,11 @@ func extTrap() {
 	dispatch()
 }
 
-// ioTrap handles I/O interruptions (none are enabled yet: CR6 = 0; the NIC adds them).
-func ioTrap() { dispatch() }
+// ioTrap handles I/O interruptions: only the NIC's subclass is enabled in CR6.
+func ioTrap() {
+	nicInterrupt()
+	dispatch()
+}
 
 func sysCloneThread(parent *tcb, flags, stack uint64) int64 {
 	const cloneVM, cloneThread = 0x100, 0x10000

@@ -81,6 +81,9 @@ func svcTrap() {
 }
 
 func syscall(t *tcb, nr, a1, a2, a3, a4, a5, a6 uint64) int64 {
+	if r, ok := tapSyscall(t, nr, a1, a2, a3, a4); ok {
+		return r
+	}
 	switch nr {
 	case sysRead:
 		return sysReadFD(int64(int32(a1)), a2, a3, ^uint64(0))
@@ -192,7 +195,7 @@ func syscall(t *tcb, nr, a1, a2, a3, a4, a5, a6 uint64) int64 {
 	case sysReboot:
 		return sysRebootCmd(a1, a2, a3)
 	case sysKexecLoad:
-		return -eNOSYS // the boot issue implements it
+		return sysKexecLoadSegs(a1, a2, a3, a4)
 	case sysPrlimit64:
 		return -eNOSYS // the syscall package ignores it; Linux semantics (RLIMIT_NOFILE raise) are not needed
 	}
@@ -238,6 +241,8 @@ func sysRebootCmd(m1, m2, cmd uint64) int64 {
 	case rebootHalt:
 		kline("metal: halted by the loader")
 		disabledWait(waitHalt)
+	case rebootKexec:
+		return kexecReboot()
 	}
 	return -eINVAL
 }

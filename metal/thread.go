@@ -26,6 +26,7 @@ type tcb struct {
 	segvCode  int32  // si_code of a pending synchronous signal
 	inHandler bool   // a signal frame is live (vrsSig holds the interrupted vector registers)
 	vrsSig    [64]uint64
+	waitVec   bool // tap read/write: waitBuf/waitN are an iovec array, not a buffer
 }
 
 // Thread states.
@@ -41,6 +42,9 @@ const (
 	waitSleep
 	waitFutex
 	waitEpoll
+	waitPoll     // ppoll: waitBuf/waitN are the pollfd array
+	waitTapRead  // read/readv of the tap: waitBuf/waitN/waitVec
+	waitTapWrite // write/writev of the tap
 )
 
 const maxThreads = 64

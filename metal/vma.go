@@ -12,9 +12,13 @@ const (
 
 // vma kinds.
 const (
-	vmaAnon  = iota // demand-zero anonymous memory
-	vmaImage        // read-only pages of the payload, mapped in place at phys + (va - start)
+	vmaAnon   = iota // demand-zero anonymous memory
+	vmaImage         // read-only pages of the payload, mapped in place at phys + (va - start)
+	vmaDevMem        // /dev/mem: guest-physical memory at phys + (va - start), frames reserved
 )
+
+// hasPhys reports whether VMAs of kind k map a fixed physical range (phys moves with splits).
+func hasPhys(k uint8) bool { return k == vmaImage || k == vmaDevMem }
 
 const maxVMAs = 1024
 
@@ -22,7 +26,7 @@ type vma struct {
 	start, end uint64
 	prot       uint8
 	kind       uint8
-	phys       uint64 // vmaImage: physical address of start
+	phys       uint64 // vmaImage, vmaDevMem: physical address of start
 }
 
 type vmaTable struct {
@@ -75,7 +79,7 @@ func (t *vmaTable) remove(start, end uint64) bool {
 			t.v[i].end = start
 			t.v[i+1] = v
 			t.v[i+1].start = end
-			if v.kind == vmaImage {
+			if hasPhys(v.kind) {
 				t.v[i+1].phys = v.phys + (end - v.start)
 			}
 			return true
@@ -83,7 +87,7 @@ func (t *vmaTable) remove(start, end uint64) bool {
 			t.v[i].end = start
 		case v.end > end: // keep the tail
 			t.v[i].start = end
-			if v.kind == vmaImage {
+			if hasPhys(v.kind) {
 				t.v[i].phys = v.phys + (end - v.start)
 			}
 		default: // fully covered
@@ -119,7 +123,7 @@ func mergeable(a, b *vma) bool {
 	if a.end != b.start || a.prot != b.prot || a.kind != b.kind {
 		return false
 	}
-	return a.kind != vmaImage || a.phys+(a.end-a.start) == b.phys
+	return !hasPhys(a.kind) || a.phys+(a.end-a.start) == b.phys
 }
 
 func (t *vmaTable) mergeAround(i int) {
@@ -151,7 +155,7 @@ func (t *vmaTable) protect(start, end uint64, prot uint8) bool {
 		s, e := max(v.start, start), min(v.end, end)
 		nv := v
 		nv.start, nv.end, nv.prot = s, e, prot
-		if v.kind == vmaImage {
+		if hasPhys(v.kind) {
 			nv.phys = v.phys + (s - v.start)
 		}
 		if !t.insert(nv) {

@@ -1,0 +1,357 @@
+package metal
+
+import (
+	"unsafe"
+
+	"netipl/metal/internal/phys"
+	"netipl/virtio"
+)
+
+// The boot NIC (docs/nic.md): the virtio-net-ccw driver of package virtio behind /dev/net/tun
+// with Linux tap semantics (IFF_TAP|IFF_NO_PI: one raw Ethernet frame per read or write), plus
+// /sys/class/net/eth0/address and the /sys/class/net/eth0/device link. The NIC is brought up on
+// first use (open of /dev/net/tun or of /sys/class/net/eth0/address); its completions arrive as
+// I/O interruptions on subclass nicISC.
+
+const (
+	nicISC = 3 // I/O-interruption subclass of the NIC's subchannel
+
+	nicUnprobed = 0
+	nicUp       = 1
+	nicFailed   = 2
+
+	tunSetIff = 0x400454ca // TUNSETIFF = _IOW('T', 202, int)
+	iffTap    = 0x0002     // IFF_TAP
+	iffNoPI   = 0x1000     // IFF_NO_PI
+
+	pollNval = 0x020 // POLLNVAL
+
+	sysReadlinkat = 298
+	sysPpoll      = 302
+)
+
+var (
+	nic      virtio.Net[virtio.Machine]
+	nicDMA   [virtio.DMASize + pageSize]byte // in metal's image, so below 2 GiB as CCWs need
+	nicState uint8
+	nicFD    int64 // the attached tap fd + 1, 0 when none
+	nicMsg   [160]byte
+)
+
+// nicEnsure brings the NIC up once. On failure it prints the driver's reason line
+// ("No virtio-net device found (IPL device 0.0.0007)") and reports false from then on.
+func nicEnsure() bool {
+	switch nicState {
+	case nicUp:
+		return true
+	case nicFailed:
+		return false
+	}
+	dma := (uint64(uintptr(unsafe.Pointer(&nicDMA))) + pageSize - 1) &^ (pageSize - 1)
+	ipl := virtio.IPLDevice{Valid: facts.iplValid, SSID: facts.ssid, DevNo: facts.devno}
+	st := nic.Init(virtio.Machine{}, dma, ipl, nicISC)
+	if st != virtio.OK {
+		nicState = nicFailed
+		kprintBytes(nicMsg[:nic.Reason(nicMsg[:], st)])
+		kline("")
+		return false
+	}
+	nicState = nicUp
+	facts.nicUp = true
+	facts.mac = nic.MAC()
+	facts.nicBus = nic.BusID()
+	setCR6(0x80000000 >> nicISC)
+	return true
+}
+
+// nicReset stops the NIC's DMA before a kernel handoff.
+func nicReset() {
+	if nicState == nicUp {
+		nic.Reset()
+		setCR6(0)
+		nicState = nicFailed
+	}
+}
+
+// nicInterrupt handles an I/O interruption if it is the NIC's and wakes whoever it concerns.
+func nicInterrupt() {
+	if nicState != nicUp || phys.Load32(lcSubchannelID) != nic.SubchannelWord() {
+		return
+	}
+	ev := nic.Interrupt()
+	if ev == 0 {
+		return
+	}
+	for i := 0; i < maxUsed; i++ {
+		t := &threads[i]
+		if t.state != threadBlocked {
+			continue
+		}
+		switch {
+		case t.waitKind == waitTapRead && ev&virtio.EventReadable != 0:
+			if r := tapRead(t.waitBuf, t.waitN, t.waitVec); r != -eAGAIN {
+				wake(t, r)
+			}
+		case t.waitKind == waitTapWrite && ev&virtio.EventWritable != 0:
+			if r := tapWrite(t.waitBuf, t.waitN, t.waitVec); r != -eAGAIN {
+				wake(t, r)
+			}
+		}
+	}
+	if nicFD != 0 {
+		fdChanged(nicFD - 1)
+	}
+}
+
+// nicCanWake reports whether an interruption could still wake a blocked thread (for deadlock
+// detection: a thread waiting for a frame is not deadlocked).
+func nicCanWake() bool {
+	if nicState != nicUp {
+		return false
+	}
+	for i := 0; i < maxUsed; i++ {
+		switch threads[i].waitKind {
+		case waitTapRead, waitTapWrite, waitPoll, waitEpoll:
+			if threads[i].state == threadBlocked {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nicReady returns the poll events of the attached tap.
+func nicReady() uint32 {
+	r := uint32(0)
+	if nic.Readable() {
+		r |= epollIn
+	}
+	if nic.Writable() {
+		r |= epollOut
+	}
+	return r
+}
+
+// tapRead copies the next frame into one buffer (vec false: buf, n) or an iovec array (vec
+// true: buf = iov, n = count), truncating it if they are too small, and returns the bytes
+// copied, -EAGAIN when no frame is waiting or -EFAULT (the frame then stays queued).
+func tapRead(buf, n uint64, vec bool) int64 {
+	f, st := nic.Peek()
+	if st != virtio.OK {
+		return -int64(st.Errno())
+	}
+	done := uint64(0)
+	if !vec {
+		done = min(n, uint64(len(f)))
+		if !copyOut(buf, f[:done]) {
+			return -eFAULT
+		}
+	} else {
+		for i := uint64(0); i < n && i < 1024 && done < uint64(len(f)); i++ {
+			base, ok1 := readU64(buf + 16*i)
+			l, ok2 := readU64(buf + 16*i + 8)
+			if !ok1 || !ok2 {
+				return -eFAULT
+			}
+			m := min(l, uint64(len(f))-done)
+			if !copyOut(base, f[done:done+m]) {
+				return -eFAULT
+			}
+			done += m
+		}
+	}
+	nic.Release()
+	return int64(done)
+}
+
+// tapWrite sends one frame gathered from one buffer or an iovec array (as tapRead). It returns
+// the frame length, -EAGAIN when every TX buffer is with the device, -EINVAL for a frame shorter
+// than an Ethernet header, -EMSGSIZE for one longer than virtio.MaxFrame, or -EFAULT.
+func tapWrite(buf, n uint64, vec bool) int64 {
+	total := n
+	if vec {
+		total = 0
+		for i := uint64(0); i < n && i < 1024; i++ {
+			l, ok := readU64(buf + 16*i + 8)
+			if !ok {
+				return -eFAULT
+			}
+			total += l
+		}
+	}
+	if total < virtio.MinFrame || total > virtio.MaxFrame {
+		return -int64(nic.Send(int(min(total, 1<<20))).Errno()) // counts the rejection
+	}
+	b, st := nic.TxBuffer()
+	if st != virtio.OK {
+		return -int64(st.Errno())
+	}
+	if !vec {
+		if !copyIn(b[:total], buf) {
+			return -eFAULT
+		}
+	} else {
+		done := uint64(0)
+		for i := uint64(0); i < n && i < 1024; i++ {
+			base, ok1 := readU64(buf + 16*i)
+			l, ok2 := readU64(buf + 16*i + 8)
+			if !ok1 || !ok2 || !copyIn(b[done:done+l], base) {
+				return -eFAULT
+			}
+			done += l
+		}
+	}
+	if st := nic.Send(int(total)); st != virtio.OK {
+		return -int64(st.Errno())
+	}
+	return int64(total)
+}
+
+// tapSyscall handles the system calls that concern the NIC: read/readv/write/writev on the
+// attached tap, ioctl(TUNSETIFF), ppoll and readlinkat of /sys/class/net/eth0/device. ok is
+// false for anything else.
+func tapSyscall(t *tcb, nr, a1, a2, a3, a4 uint64) (r int64, ok bool) {
+	switch nr {
+	case sysRead, sysReadv, sysWrite, sysWritev:
+		fd := int64(int32(a1))
+		d := fdGet(fd)
+		if d == nil || (d.kind != fdTap && d.kind != fdTunClone) {
+			return 0, false
+		}
+		if d.kind == fdTunClone {
+			return -eBADFD, true // opened /dev/net/tun but no TUNSETIFF yet
+		}
+		vec := nr == sysReadv || nr == sysWritev
+		write := nr == sysWrite || nr == sysWritev
+		if write {
+			r = tapWrite(a2, a3, vec)
+		} else {
+			r = tapRead(a2, a3, vec)
+		}
+		if r != -eAGAIN || d.flags&oNonblock != 0 {
+			return r, true
+		}
+		t.waitBuf, t.waitN, t.waitVec = a2, a3, vec
+		if write {
+			return block(t, waitTapWrite, 0, 0), true
+		}
+		return block(t, waitTapRead, 0, 0), true
+	case sysIoctl:
+		fd := int64(int32(a1))
+		d := fdGet(fd)
+		if d == nil || d.kind != fdTunClone || a2 != tunSetIff {
+			return 0, false
+		}
+		var ifr [18]byte // struct ifreq: name[16], then short flags
+		if !copyIn(ifr[:], a3) {
+			return -eFAULT, true
+		}
+		flags := uint16(ifr[16])<<8 | uint16(ifr[17])
+		if flags != iffTap|iffNoPI {
+			return -eINVAL, true // only IFF_TAP|IFF_NO_PI (no PI header, no vnet header, one queue)
+		}
+		if nicFD != 0 {
+			return -eBUSY, true
+		}
+		name := [16]byte{'e', 't', 'h', '0'}
+		if !copyOut(a3, name[:]) {
+			return -eFAULT, true
+		}
+		d.kind = fdTap
+		nicFD = fd + 1
+		return 0, true
+	case sysPpoll:
+		return sysPpollFDs(t, a1, a2, a3), true
+	case sysReadlinkat:
+		var p [64]byte
+		n := copyPath(p[:], a2)
+		if n < 0 || string(p[:n]) != "/sys/class/net/eth0/device" {
+			return 0, false
+		}
+		if !nicEnsure() {
+			return -eNOENT, true
+		}
+		var link [32]byte
+		l := putStr(link[:], 0, "../../../")
+		l += nic.BusID().Put(link[l:])
+		l = int(min(uint64(l), a4))
+		if !copyOut(a3, link[:l]) {
+			return -eFAULT, true
+		}
+		return int64(l), true
+	}
+	return 0, false
+}
+
+// copyPath copies the NUL-terminated loader string at va into p and returns its length, or -1
+// when it does not fit or cannot be read.
+func copyPath(p []byte, va uint64) int {
+	for n := 0; n < len(p); n++ {
+		pa, ok := userAddr(va+uint64(n), false)
+		if !ok {
+			return -1
+		}
+		c := phys.Load8(pa)
+		if c == 0 {
+			return n
+		}
+		p[n] = c
+	}
+	return -1
+}
+
+// sysPpollFDs implements ppoll(fds, nfds, tmo, sigmask) for eventfds, epoll fds and the tap
+// (sigmask is ignored: signals are delivered as without it).
+func sysPpollFDs(t *tcb, fds, nfds, tmo uint64) int64 {
+	if nfds > maxFDs {
+		return -eINVAL
+	}
+	n := pollScan(fds, nfds)
+	if n != 0 {
+		return n
+	}
+	deadline := uint64(0)
+	if tmo != 0 {
+		sec, ok1 := readU64(tmo)
+		nsec, ok2 := readU64(tmo + 8)
+		if !ok1 || !ok2 {
+			return -eFAULT
+		}
+		if sec == 0 && nsec == 0 {
+			return 0
+		}
+		deadline = deadlineAfter(sec*1e9 + nsec)
+	}
+	t.waitBuf, t.waitN = fds, nfds
+	return block(t, waitPoll, deadline, 0)
+}
+
+// pollScan fills in the revents of each struct pollfd {int fd; short events; short revents}
+// and returns how many have events, or -EFAULT.
+func pollScan(fds, nfds uint64) int64 {
+	n := int64(0)
+	for i := uint64(0); i < nfds; i++ {
+		var pfd [8]byte
+		if !copyIn(pfd[:], fds+8*i) {
+			return -eFAULT
+		}
+		fd := int64(int32(uint32(pfd[0])<<24 | uint32(pfd[1])<<16 | uint32(pfd[2])<<8 | uint32(pfd[3])))
+		events := uint32(pfd[4])<<8 | uint32(pfd[5])
+		rev := uint32(0)
+		if fd >= 0 {
+			if fdGet(fd) == nil {
+				rev = pollNval
+			} else {
+				rev = fdReady(fd) & (events | epollErr | epollHup)
+			}
+		}
+		pfd[6], pfd[7] = byte(rev>>8), byte(rev)
+		if !copyOut(fds+8*i+6, pfd[6:8]) {
+			return -eFAULT
+		}
+		if rev != 0 {
+			n++
+		}
+	}
+	return n
+}
