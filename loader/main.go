@@ -1,35 +1,123 @@
-// Command loader is netipl's network loader. For now it is a small honest program: it reports
-// what it sees of the machine and stops, until the network boot flow lands.
+// Command loader is netipl's network loader: the boot flow of a network IPL.
+//
+//	NIC (/dev/net/tun) → DHCPv4 → boot file (kernel, "# pxelinux" config, directory, .INS, URL)
+//	→ pxelinux.cfg lookup, every name printed → entry by LOADPARM → kernel and initrds streamed
+//	over TFTP or HTTP into their final place (/dev/mem), with rates → optional <file>.sha256
+//	check → SYSAPPEND → DHCP release → kexec_load + reboot(LINUX_REBOOT_CMD_KEXEC).
+//
+// Under metal it runs with no arguments and every fact comes from the platform files of
+// docs/abi.md. On a Linux host it runs over a tap device (host mode, design §6 tier 3):
+//
+//	loader -tap tap0 -mac 52:54:00:12:34:56 -dry-run [-mem ram.img] [-ram MiB] [-loadparm L] [-uuid U]
+//
+// -dry-run prints the boot plan instead of starting the kernel; -mem names a file that stands in
+// for guest RAM, so the plan's bytes can be checked. The console lines are design §5's (console.go).
+// On failure it prints one reason line and "Failed to load OS from network" and exits 1, which
+// metal turns into a disabled wait.
 package main
 
 import (
-	"bufio"
+	"context"
+	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
-	"strings"
+	"time"
+
+	"netipl/pxecfg"
 )
 
-func main() {
-	fmt.Println("Network boot starting...")
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			if strings.HasPrefix(s.Text(), "MemTotal:") || strings.HasPrefix(s.Text(), "MemFree:") {
-				fmt.Println("  " + strings.Join(strings.Fields(s.Text()), " "))
-			}
-		}
-		f.Close()
-	} else {
-		fmt.Println("  RAM: unknown:", err)
-	}
-	for _, name := range []string{"ipl_type", "device", "loadparm"} {
-		b, err := os.ReadFile("/sys/firmware/ipl/" + name)
-		if err != nil {
-			fmt.Printf("  IPL %s: unknown: %v\n", name, err)
-			continue
-		}
-		fmt.Printf("  IPL %s: %s\n", name, strings.TrimSpace(string(b)))
-	}
-	fmt.Println("netipl: the network loader is not built yet")
-	os.Exit(1)
+// options are the loader's settings; the zero value (no flags) is the guest's.
+type options struct {
+	Tap      string
+	MAC      string
+	DryRun   bool
+	MemFile  string
+	RAMMiB   uint64
+	Loadparm string
+	UUID     string
+	Window   int
+	DHCPTime time.Duration
+	Timeout  time.Duration
 }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses flags, runs the flow and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("loader", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Tap, "tap", "eth0", "tap interface of the boot NIC (metal's /dev/net/tun accepts any name)")
+	fs.StringVar(&o.MAC, "mac", "", "MAC address of the boot NIC (default: "+pathMAC+")")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "print the boot plan instead of starting the kernel")
+	fs.StringVar(&o.MemFile, "mem", "", "with -dry-run: a file standing in for guest RAM (default: loader memory)")
+	fs.Uint64Var(&o.RAMMiB, "ram", 0, "guest RAM in MiB (default: /proc/iomem, else /proc/meminfo)")
+	fs.StringVar(&o.Loadparm, "loadparm", "", "LOADPARM (default: "+pathLoadparm+")")
+	fs.StringVar(&o.UUID, "uuid", "", "VM UUID (default: "+pathUUID+")")
+	fs.IntVar(&o.Window, "window", 16, "TFTP windowsize to ask for (RFC 7440; 1 = lock-step)")
+	fs.DurationVar(&o.DHCPTime, "dhcp-timeout", 0, "bound on DHCP (default: the client's, 60 s)")
+	fs.DurationVar(&o.Timeout, "timeout", 0, "bound on the whole flow (default: none)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "loader: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if o.MemFile != "" && !o.DryRun {
+		fmt.Fprintln(stderr, "loader: -mem needs -dry-run")
+		return 2
+	}
+	con := &console{w: stdout}
+	ctx := context.Background()
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	if err := netboot(ctx, o, con); err != nil {
+		con.fail(err)
+		return 1
+	}
+	return 0
+}
+
+// machineFacts gathers the machine facts, flags first.
+func machineFacts(o options, guest bool) (machine, error) {
+	var m machine
+	var err error
+	if o.MAC != "" {
+		if m.MAC, err = net.ParseMAC(o.MAC); err != nil {
+			return m, fmt.Errorf("-mac: %w", err)
+		}
+	} else if m.MAC, err = readMAC(pathMAC); err != nil {
+		return m, err
+	}
+	m.Loadparm = o.Loadparm
+	if m.Loadparm == "" {
+		m.Loadparm = readLoadparm(pathLoadparm)
+	}
+	if o.UUID != "" {
+		if m.UUID, err = pxecfg.ParseUUID(o.UUID); err != nil {
+			return m, fmt.Errorf("-uuid: %w", err)
+		}
+	} else if m.UUID, err = readUUID(pathUUID); err != nil {
+		return m, err
+	}
+	iomem := ""
+	if guest {
+		iomem = pathIOMem
+	}
+	if m.RAM, m.Free, m.Used, err = readMemory(pathMeminfo, iomem); err != nil {
+		return m, err
+	}
+	if o.RAMMiB != 0 {
+		m.RAM, m.Free = o.RAMMiB<<20, o.RAMMiB<<20
+	}
+	return m, nil
+}
+

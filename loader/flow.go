@@ -1,0 +1,399 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"netipl/boot"
+	"netipl/netstack"
+	"netipl/netstack/dhcpv4"
+	"netipl/netstack/dns"
+	"netipl/pxecfg"
+)
+
+// bufferReserve is loader memory kept free when payload parts must be buffered: the loader's own
+// heap, gVisor's socket buffers and the kexec bookkeeping.
+const bufferReserve = 32 << 20
+
+// netboot runs the whole flow; an error is the reason line.
+func netboot(ctx context.Context, o options, con *console) error {
+	con.start()
+	guest := !o.DryRun
+	m, err := machineFacts(o, guest)
+	if err != nil {
+		return err
+	}
+	con.mac(m.MAC)
+	st, err := netstack.New(netstack.Config{TapName: o.Tap, MAC: m.MAC})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	lease, d, err := acquire(ctx, st, m, o, con)
+	if err != nil {
+		return err
+	}
+	if err := st.SetAddress(lease.Addr); err != nil {
+		return fmt.Errorf("set address %s: %w", lease.Addr, err)
+	}
+	if lease.Router.IsValid() {
+		if err := st.SetGateway(lease.Router); err != nil {
+			return fmt.Errorf("set gateway %s: %w", lease.Router, err)
+		}
+	}
+	listen := func() (net.PacketConn, error) {
+		return st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+	}
+	resolver := &dns.Resolver{Servers: lease.DNS, Listen: listen}
+	if lease.DomainName != "" {
+		resolver.Search = []string{lease.DomainName}
+	}
+	fe := &netFetcher{listenUDP: listen, resolver: resolver, window: o.Window}
+	fe.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: bad port", addr)
+		}
+		a, err := fe.lookup(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		return st.DialTCP(ctx, netip.AddrPortFrom(a, uint16(p)))
+	}
+
+	con.address(lease.Addr.Addr())
+	server := ""
+	if bs, err := lease.BootServer(ctx, resolver.LookupHost); err == nil {
+		server = bs.Addr.String()
+		con.server(server)
+	} else if !strings.Contains(lease.BootFile, "://") {
+		return fmt.Errorf("dhcp: %w", err)
+	}
+	con.bootfile(lease.BootFile)
+
+	facts := pxecfg.Facts{
+		Server: server, Bootfile: lease.BootFile, ConfigFile: lease.ConfigFile, PathPrefix: lease.PathPrefix,
+		MAC: m.MAC, IP: lease.Addr.Addr(), Mask: maskOf(lease.Addr), Gateway: lease.Router, UUID: m.UUID,
+	}
+	res, err := pxecfg.Discover(ctx, fe, facts, pxecfg.Options{
+		Loadparm: m.Loadparm,
+		Report:   func(s pxecfg.Step) { con.step(s, server) },
+	})
+	if err != nil {
+		return err
+	}
+	b := res.Boot
+	if res.Config != nil {
+		for _, s := range res.Config.Say {
+			con.say(s)
+		}
+		for _, n := range res.Config.Notes {
+			con.note(n)
+		}
+		if res.Selection.Why != "" {
+			con.selectedBy(res.Selection.Why)
+		}
+	}
+	if res.INS != nil {
+		con.ins(res.INS.Title)
+	}
+	if b.LocalBoot {
+		return fmt.Errorf("the config chose LOCALBOOT %d: nothing to boot from the network", b.LocalBootType)
+	}
+	if b.Label != "" {
+		con.entry(b.Label)
+	}
+
+	mem, closeMem, err := payloadMemory(o, m)
+	if err != nil {
+		return err
+	}
+	defer closeMem()
+	ld := &loading{fe: fe, mem: mem, con: con, server: server, layout: boot.Layout{RAM: m.RAM}}
+	plan, err := ld.load(ctx, b)
+	if err != nil {
+		return err
+	}
+	for _, p := range plan.Patches() {
+		if _, err := mem.WriteAt(p.Data, int64(p.Addr)); err != nil {
+			return fmt.Errorf("write %s: %w", p.What, err)
+		}
+	}
+	if err := d.Release(lease); err != nil {
+		return fmt.Errorf("dhcp release: %w", err)
+	}
+	if o.DryRun {
+		con.dryRun()
+		for _, l := range plan.Lines() {
+			con.planLine(l)
+		}
+		segs := mem.Segments()
+		var inPlace int
+		for _, s := range segs {
+			if s.InPlace {
+				inPlace++
+			}
+		}
+		st := mem.Stats()
+		con.planLine(fmt.Sprintf("kexec: entry %#x, %d segments (%d in place), %d bytes mapped, %d bytes buffered",
+			plan.Entry(), len(segs), inPlace, st.Mapped, st.Buffered))
+		return nil
+	}
+	con.done()
+	st.Close()
+	return boot.Exec(plan, mem)
+}
+
+// acquire gets a DHCPv4 lease, drawing QEMU's countdown.
+func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con *console) (*dhcpv4.Lease, *dhcpv4.Client, error) {
+	c4, err := st.ListenUDP(netip.MustParseAddrPort("0.0.0.0:68"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("dhcp: listen on port 68: %w", err)
+	}
+	d := &dhcpv4.Client{Conn: c4, HWAddr: m.MAC, Total: o.DHCPTime}
+	if m.UUID != ([16]byte{}) {
+		d.UUID = m.UUID[:]
+	}
+	rounds := dhcpv4.DefaultMaxRounds
+	d.Progress = func(e dhcpv4.Event) {
+		if e.Type == dhcpv4.EventDiscover {
+			con.dhcpRound(rounds - e.Round + 1)
+		}
+	}
+	con.dhcpStart()
+	lease, err := d.Acquire(ctx)
+	if err != nil {
+		con.dhcpFailed()
+		return nil, nil, err
+	}
+	con.dhcpDone()
+	return lease, d, nil
+}
+
+// maskOf is the netmask of an IPv4 prefix (invalid for IPv6).
+func maskOf(p netip.Prefix) netip.Addr {
+	if !p.Addr().Is4() {
+		return netip.Addr{}
+	}
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], ^uint32(0)<<(32-p.Bits()))
+	if p.Bits() == 0 {
+		b = [4]byte{}
+	}
+	return netip.AddrFrom4(b)
+}
+
+// payloadMemory opens where kernel and initrds go: /dev/mem in the guest; a file or loader
+// memory in a dry run.
+func payloadMemory(o options, m machine) (*boot.Mem, func(), error) {
+	switch {
+	case o.DryRun && o.MemFile == "":
+		mem := boot.NewMem(nil, m.RAM, nil, m.RAM)
+		return mem, func() {}, nil
+	case o.DryRun:
+		f, err := os.OpenFile(o.MemFile, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-mem: %w", err)
+		}
+		err = f.Truncate(int64(m.RAM))
+		f.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("-mem: %w", err)
+		}
+		dm, err := boot.OpenDevMem(o.MemFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		mem := boot.NewMem(dm, m.RAM, nil, 64<<20)
+		return mem, func() { mem.Close(); dm.Close() }, nil
+	}
+	dm, err := boot.OpenDevMem("/dev/mem")
+	if err != nil {
+		return nil, nil, err
+	}
+	budget := uint64(0)
+	if m.Free > bufferReserve {
+		budget = m.Free - bufferReserve
+	}
+	return boot.NewMem(dm, m.RAM, m.Used, budget), func() {}, nil
+}
+
+// loading fetches the kernel and initrds into payload memory and builds the plan.
+type loading struct {
+	fe     *netFetcher
+	mem    *boot.Mem
+	con    *console
+	server string
+	layout boot.Layout
+}
+
+// load fetches b's kernel and initrds and returns the checked plan.
+func (ld *loading) load(ctx context.Context, b pxecfg.Boot) (*boot.Plan, error) {
+	if b.Kernel.URL == "" {
+		return nil, pxecfg.ErrNoKernel
+	}
+	ksize, kurl, err := ld.fetch(ctx, b.Kernel, 0, ld.layout.RAM)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ld.layout.PlaceKernel(uint64(ksize)); err != nil {
+		return nil, err
+	}
+	head := make([]byte, min(uint64(ksize), boot.HeaderSize))
+	if _, err := ld.mem.ReadAt(head, 0); err != nil {
+		return nil, err
+	}
+	k, err := boot.ParseKernel(head, uint64(ksize))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", displayName(kurl, ld.server), err)
+	}
+	// Check the command line against this kernel before any initrd is downloaded.
+	if _, err := boot.NewPlan(k, ld.layout, b.Cmdline, b.HasCmdline); err != nil {
+		return nil, err
+	}
+	if err := ld.verify(ctx, kurl, boot.Range{Start: 0, Size: uint64(ksize)}); err != nil {
+		return nil, err
+	}
+	for i, src := range b.Initrds {
+		start := ld.layout.NextInitrd()
+		if i > 0 {
+			prev := ld.layout.Initrds[i-1]
+			if err := ld.mem.Zero(boot.Range{Start: prev.End(), Size: start - prev.End()}); err != nil {
+				return nil, err
+			}
+		}
+		n, url, err := ld.fetch(ctx, src, start, ld.layout.Room())
+		if err != nil {
+			return nil, err
+		}
+		r, err := ld.layout.PlaceInitrd(displayName(url, ld.server), uint64(n))
+		if err != nil {
+			return nil, err
+		}
+		if err := ld.verify(ctx, url, r); err != nil {
+			return nil, err
+		}
+	}
+	return boot.NewPlan(k, ld.layout, b.Cmdline, b.HasCmdline)
+}
+
+// fetch streams src to physical address base, at most limit bytes; on "not found" it tries
+// QEMU's reading (src.Alt). It returns the size and the URL that worked.
+func (ld *loading) fetch(ctx context.Context, src pxecfg.Source, base, limit uint64) (int64, string, error) {
+	n, err := ld.fetchURL(ctx, src.URL, base, limit)
+	if err != nil && src.Alt != "" && isNotFound(err) {
+		var err2 error
+		if n, err2 = ld.fetchURL(ctx, src.Alt, base, limit); err2 == nil {
+			return n, src.Alt, nil
+		}
+	}
+	return n, src.URL, err
+}
+
+// fetchURL streams one URL to base, printing progress for big files and the result line.
+func (ld *loading) fetchURL(ctx context.Context, url string, base, limit uint64) (int64, error) {
+	name := displayName(url, ld.server)
+	start := time.Now()
+	var size int64 = -1
+	onSize := func(n int64) error {
+		size = n
+		r := boot.Range{Start: base, Size: uint64(n)}
+		if uint64(n) > limit {
+			return fmt.Errorf("%s: %d bytes at %#x do not fit in %d MiB of RAM", name, n, base, ld.layout.RAM>>20)
+		}
+		if need, have := ld.mem.BufferEstimate(r), ld.mem.Budget(); need > have {
+			return fmt.Errorf("%s: %s overlaps %d MiB that netipl uses, more than the %d MiB it can buffer", name, r, need>>20, have>>20)
+		}
+		return nil
+	}
+	next := int64(0)
+	progress := func(got, total int64) {
+		if total < 32<<20 || got < next || got >= total {
+			return
+		}
+		ld.con.progress(name, got, total, time.Since(start))
+		next = got + total/10
+	}
+	n, err := ld.fe.Stream(ctx, url, offsetWriter{ld.mem, int64(base)}, int64(limit), onSize, progress)
+	if err != nil {
+		return 0, err
+	}
+	if size >= 0 && n != size {
+		return 0, fmt.Errorf("%s: received %d bytes, the server announced %d", name, n, size)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s: the file is empty", name)
+	}
+	ld.con.received(url, name, n, time.Since(start))
+	return n, nil
+}
+
+// verify checks r against url's .sha256 sidecar when the server has one.
+func (ld *loading) verify(ctx context.Context, url string, r boot.Range) error {
+	side, err := ld.fe.Fetch(ctx, url+".sha256", 4096)
+	if isNotFound(err) {
+		return nil
+	}
+	name := displayName(url, ld.server)
+	if err != nil {
+		return fmt.Errorf("%s.sha256: %w", name, err)
+	}
+	want, err := parseSidecar(side)
+	if err != nil {
+		return fmt.Errorf("%s.sha256: %w", name, err)
+	}
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for a := r.Start; a < r.End(); {
+		k := min(uint64(len(buf)), r.End()-a)
+		if _, err := ld.mem.ReadAt(buf[:k], int64(a)); err != nil {
+			return err
+		}
+		h.Write(buf[:k])
+		a += k
+	}
+	got := h.Sum(nil)
+	if string(got) != string(want) {
+		return fmt.Errorf("SHA256 mismatch: %s is %x, %s.sha256 says %x", name, got, name, want)
+	}
+	ld.con.verified(name)
+	return nil
+}
+
+// parseSidecar reads a sha256sum line: 64 hex digits first, then anything (the file name).
+func parseSidecar(b []byte) ([]byte, error) {
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return nil, errors.New("empty checksum file")
+	}
+	if len(f[0]) != 64 {
+		return nil, fmt.Errorf("%q is not a SHA256 digest (64 hex digits)", truncate(f[0], 80))
+	}
+	d, err := hex.DecodeString(f[0])
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a SHA256 digest (64 hex digits)", truncate(f[0], 80))
+	}
+	return d, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

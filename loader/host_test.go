@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"netipl/boot"
+)
+
+// The host-mode tests run the whole loader flow (design §6 tier 3) over a tap device in a
+// private network namespace against dnsmasq (DHCP + TFTP) and an HTTP server, with -dry-run and
+// -mem: the plan's bytes land in a file standing in for guest RAM, which the tests read back.
+// They need root, iproute2, /dev/net/tun and dnsmasq; otherwise they skip (fail under CI=true).
+
+const testMAC = "52:54:00:12:34:56"
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+func sh(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// inNetns runs f on a thread switched into network namespace ns; the thread is discarded after.
+func inNetns(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lab is a namespace with a tap (10.0.2.2/24 on the host side), dnsmasq serving root over
+// DHCP+TFTP, and an HTTP server on 10.0.2.2:8080 serving the same tree.
+type lab struct {
+	ns, root string
+	dnsmasq  *lockedBuffer
+}
+
+var labSeq int
+
+func newLab(t *testing.T, bootfile string, files map[string][]byte) *lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "host-mode test needs root (network namespace and tap)")
+	}
+	for _, tool := range []string{"ip", "dnsmasq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			skipOrFail(t, "%s not installed: %v", tool, err)
+		}
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		skipOrFail(t, "no /dev/net/tun: %v", err)
+	}
+	labSeq++
+	l := &lab{ns: fmt.Sprintf("nipl-loader-%d-%d", os.Getpid(), labSeq), root: t.TempDir(), dnsmasq: &lockedBuffer{}}
+	for name, data := range files {
+		p := filepath.Join(l.root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sh(t, "ip", "netns", "add", l.ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns).Run() })
+	sh(t, "ip", "-n", l.ns, "link", "set", "lo", "up")
+	sh(t, "ip", "-n", l.ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
+	sh(t, "ip", "-n", l.ns, "addr", "add", "10.0.2.2/24", "dev", "tap0")
+	sh(t, "ip", "-n", l.ns, "link", "set", "tap0", "up")
+	cmd := exec.Command("ip", "netns", "exec", l.ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+		"--interface=tap0", "--bind-interfaces", "--dhcp-range=10.0.2.15,10.0.2.15,255.255.255.0,1h",
+		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--dhcp-option=3,10.0.2.2",
+		"--dhcp-boot="+bootfile+",,10.0.2.2", "--enable-tftp", "--tftp-root="+l.root, "--log-dhcp", "--log-facility=-")
+	cmd.Stdout, cmd.Stderr = l.dnsmasq, l.dnsmasq
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dnsmasq: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(l.dnsmasq.String(), "TFTP root is"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("dnsmasq did not start:\n%s", l.dnsmasq)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := inNetns(l.ns, func() error {
+		ln, err := net.Listen("tcp", "10.0.2.2:8080")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: http.FileServer(http.Dir(l.root))}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("http server in %s: %v", l.ns, err)
+	}
+	return l
+}
+
+// boot runs the loader in the namespace with -dry-run -mem and returns its status, console and RAM.
+func (l *lab) boot(t *testing.T, extra ...string) (int, string, []byte) {
+	t.Helper()
+	mem := filepath.Join(t.TempDir(), "ram")
+	args := append([]string{"-tap", "tap0", "-mac", testMAC, "-dry-run", "-mem", mem, "-ram", "64",
+		"-loadparm", "", "-uuid", "", "-dhcp-timeout", "20s", "-timeout", "60s"}, extra...)
+	var out, errb bytes.Buffer
+	var code int
+	if err := inNetns(l.ns, func() error { code = run(args, &out, &errb); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if errb.Len() > 0 {
+		t.Logf("stderr: %s", errb.String())
+	}
+	ram, _ := os.ReadFile(mem)
+	return code, out.String(), ram
+}
+
+// kernelImage is a synthetic s390x image: S390EP, max_command_line_size maxCmd, a pattern.
+func kernelImage(size int, maxCmd uint64) []byte {
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(i * 13)
+	}
+	binary.BigEndian.PutUint64(b, 0x0008000080000200)
+	copy(b[0x10008:], "S390EP\x00\x01")
+	binary.BigEndian.PutUint64(b[0x10400:], 0)
+	binary.BigEndian.PutUint64(b[0x10408:], 0)
+	binary.BigEndian.PutUint64(b[0x10410:], 0)
+	binary.BigEndian.PutUint64(b[0x10430:], maxCmd)
+	return b
+}
+
+func pattern(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i>>8) ^ seed ^ byte(i)
+	}
+	return b
+}
+
+// wantInOrder checks that the console holds each line (a full line), in order.
+func wantInOrder(t *testing.T, console string, lines ...string) {
+	t.Helper()
+	rest := console
+	for _, l := range lines {
+		i := strings.Index(rest, l)
+		if i < 0 {
+			t.Errorf("console lacks %q (in order):\n%s", l, console)
+			return
+		}
+		rest = rest[i+len(l):]
+	}
+}
+
+// checkRAM checks the kernel at 0, the initrds after it and the parmarea.
+func checkRAM(t *testing.T, ram, kernel []byte, initrds [][]byte, cmdline string) {
+	t.Helper()
+	if len(ram) != 64<<20 {
+		t.Fatalf("RAM file is %d bytes", len(ram))
+	}
+	// The lowcore part stays in loader memory (handed to kexec as a buffer), so the file has zeros there.
+	if !bytes.Equal(ram[boot.LowcoreSize:0x10400], kernel[boot.LowcoreSize:0x10400]) ||
+		!bytes.Equal(ram[0x10480+4096:len(kernel)], kernel[0x10480+4096:]) {
+		t.Errorf("kernel bytes differ in RAM")
+	}
+	start := (uint64(len(kernel)) + 4095) &^ 4095
+	at := start
+	for i, ir := range initrds {
+		if !bytes.Equal(ram[at:at+uint64(len(ir))], ir) {
+			t.Errorf("initrd %d not at %#x", i+1, at)
+		}
+		end := at + uint64(len(ir))
+		if i < len(initrds)-1 {
+			pad := ram[end:((end + 4095) &^ 4095)]
+			if !bytes.Equal(pad, make([]byte, len(pad))) {
+				t.Errorf("padding after initrd %d is not zero", i+1)
+			}
+		}
+		at = end
+		if i < len(initrds)-1 {
+			at = (at + 4095) &^ 4095
+		}
+	}
+	if len(initrds) > 0 {
+		if s, n := binary.BigEndian.Uint64(ram[0x10408:]), binary.BigEndian.Uint64(ram[0x10410:]); s != start || n != at-start {
+			t.Errorf("INITRD_START/SIZE = %#x/%#x, want %#x/%#x", s, n, start, at-start)
+		}
+	}
+	got := ram[0x10480 : 0x10480+4096]
+	if i := bytes.IndexByte(got, 0); i < 0 || string(got[:i]) != cmdline {
+		t.Errorf("COMMAND_LINE = %q, want %q", got[:min(len(got), 200)], cmdline)
+	}
+}
+
+func TestHostConfigAsBootfile(t *testing.T) {
+	kernel, initrd := kernelImage(300<<10, 4096), pattern(700<<10, 1)
+	l := newLab(t, "boot.cfg", map[string][]byte{
+		"boot.cfg":  []byte("# pxelinux magic config\nDEFAULT linux\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttysclp0 marker=cfg\n"),
+		"vmlinuz":   kernel,
+		"initrd.gz": initrd,
+	})
+	code, con, ram := l.boot(t)
+	if code != 0 {
+		t.Fatalf("loader exit %d:\n%s\ndnsmasq:\n%s", code, con, l.dnsmasq)
+	}
+	wantInOrder(t, con,
+		"Network boot starting...\n",
+		"  Using MAC address: 52:54:00:12:34:56\n",
+		"  Requesting information via DHCP:     \b\b\b010",
+		"\b\b\b\bdone\n",
+		"  Using IPv4 address: 10.0.2.15\n",
+		"  Using TFTP server: 10.0.2.2\n",
+		"  Bootfile name: 'boot.cfg'\n",
+		"  TFTP: Received boot.cfg (",
+		"Loading pxelinux.cfg entry 'linux'\n",
+		"  TFTP: Received vmlinuz (300 KBytes) in ",
+		"  TFTP: Received initrd.gz (700 KBytes) in ",
+		"Network loading done, dry run: not starting the kernel\n",
+		"  kernel [0x0, 0x4b000) (307200 bytes), entry 0x10000: \"S390EP\" at 0x10008\n",
+		"  INITRD_START 0x4b000 INITRD_SIZE 0xaf000\n",
+		"  command line (28 of 4096 bytes): console=ttysclp0 marker=cfg\n",
+	)
+	checkRAM(t, ram, kernel, [][]byte{initrd}, "console=ttysclp0 marker=cfg")
+	if !strings.Contains(l.dnsmasq.String(), "DHCPRELEASE") {
+		t.Errorf("no DHCPRELEASE at dnsmasq:\n%s", l.dnsmasq)
+	}
+}
