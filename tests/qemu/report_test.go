@@ -76,3 +76,37 @@ func TestReportErr(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseReport: any console text parses without panicking, every tagged line lands in
+// exactly one place, and Err agrees with what was parsed.
+func FuzzParseReport(f *testing.F) {
+	f.Add("PASS: a: b\nFAIL: c: d (e)\nSKIP: f: g (h)\nSUMMARY: 2 tests, 1 failures, 1 skipped\nEXIT: STATUS=1")
+	f.Add("SUMMARY: 1 test, 0 failures\nEXIT: STATUS=0\r\n")
+	f.Add("SUMMARY: 9999999999999999999999 tests, 0 failures\nEXIT: STATUS=-3")
+	f.Fuzz(func(t *testing.T, console string) {
+		if len(console) > 4096 {
+			return
+		}
+		lines := strings.Split(console, "\n")
+		r := ParseReport(lines)
+		checks, others := 0, 0 // PASS/FAIL/SKIP lines; SUMMARY/EXIT lines
+		for _, l := range lines {
+			l = strings.TrimRight(l, "\r")
+			switch {
+			case strings.HasPrefix(l, "PASS: "), strings.HasPrefix(l, "FAIL: "), strings.HasPrefix(l, "SKIP: "):
+				checks++
+			case strings.HasPrefix(l, "SUMMARY:"), strings.HasPrefix(l, "EXIT:"):
+				others++
+			}
+		}
+		if got := len(r.Pass) + len(r.Fail) + len(r.Skip); got != checks {
+			t.Errorf("ParseReport(%q): %d PASS/FAIL/SKIP, want %d", console, got, checks)
+		}
+		if len(r.Malformed) > others {
+			t.Errorf("ParseReport(%q): %d malformed of %d SUMMARY/EXIT lines", console, len(r.Malformed), others)
+		}
+		if err := r.Err(); err == nil && (r.Summary == nil || len(r.Fail) > 0 || len(r.Malformed) > 0) {
+			t.Errorf("ParseReport(%q).Err() = nil for %+v", console, r)
+		}
+	})
+}
