@@ -330,6 +330,9 @@ func (ld *loading) fetchURL(ctx context.Context, url string, base, limit uint64)
 		next = got + total/10
 	}
 	n, err := ld.fe.Stream(ctx, url, offsetWriter{ld.mem, int64(base)}, int64(limit), onSize, progress)
+	if errors.Is(err, pxecfg.ErrTooLarge) {
+		return 0, fmt.Errorf("%s does not fit in RAM: %d MiB free at %#x (%w)", name, limit>>20, base, err)
+	}
 	if err != nil {
 		return 0, err
 	}

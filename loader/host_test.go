@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -122,7 +123,7 @@ func newLab(t *testing.T, bootfile string, files map[string][]byte) *lab {
 	cmd := exec.Command("ip", "netns", "exec", l.ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=tap0", "--bind-interfaces", "--dhcp-range=10.0.2.15,10.0.2.15,255.255.255.0,1h",
 		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--dhcp-option=3,10.0.2.2",
-		"--dhcp-boot="+bootfile+",,10.0.2.2", "--enable-tftp", "--tftp-root="+l.root, "--log-dhcp", "--log-facility=-")
+		"--dhcp-boot="+bootfile+",,10.0.2.2", "--enable-tftp", "--tftp-root="+l.root, "--no-ping", "--log-dhcp", "--log-facility=-")
 	cmd.Stdout, cmd.Stderr = l.dnsmasq, l.dnsmasq
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dnsmasq: %v", err)
@@ -276,5 +277,163 @@ func TestHostConfigAsBootfile(t *testing.T) {
 	checkRAM(t, ram, kernel, [][]byte{initrd}, "console=ttysclp0 marker=cfg")
 	if !strings.Contains(l.dnsmasq.String(), "DHCPRELEASE") {
 		t.Errorf("no DHCPRELEASE at dnsmasq:\n%s", l.dnsmasq)
+	}
+}
+
+func sha256File(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return []byte(fmt.Sprintf("%x  file\n", s))
+}
+
+func TestHostDirectoryBootfile(t *testing.T) {
+	kernel, i1, i2 := kernelImage(200<<10+17, 4096), pattern(5000, 2), pattern(9000, 3)
+	cfg := []byte("DEFAULT linux\nLABEL linux\n  KERNEL k/vmlinuz\n  INITRD i1.img,i2.img\n  APPEND console=ttysclp0 marker=mac\n  SYSAPPEND 2\n")
+	uuid := "550e8400-e29b-11d4-a716-446655441234"
+	files := map[string][]byte{
+		"pxelinux.cfg/01-52-54-00-12-34-56": cfg,
+		"pxelinux.cfg/default":              []byte("DEFAULT x\nLABEL x\n KERNEL nothing\n"),
+		"k/vmlinuz":                         kernel,
+		"k/vmlinuz.sha256":                  sha256File(kernel),
+		"i1.img":                            i1,
+		"i2.img":                            i2,
+	}
+	t.Run("MAC", func(t *testing.T) {
+		l := newLab(t, "/", files)
+		code, con, ram := l.boot(t)
+		if code != 0 {
+			t.Fatalf("loader exit %d:\n%s", code, con)
+		}
+		wantInOrder(t, con,
+			"  Bootfile name: '/'\n",
+			"Trying pxelinux.cfg files...\n",
+			"  TFTP: Received /pxelinux.cfg/01-52-54-00-12-34-56 (",
+			"Loading pxelinux.cfg entry 'linux'\n",
+			"  TFTP: Received /k/vmlinuz (200 KBytes) in ",
+			"  SHA256 verified: /k/vmlinuz\n",
+			"  TFTP: Received /i1.img (4 KBytes) in ",
+			"  TFTP: Received /i2.img (8 KBytes) in ",
+			"Network loading done, dry run",
+		)
+		checkRAM(t, ram, kernel, [][]byte{i1, i2}, "console=ttysclp0 marker=mac BOOTIF=01-52-54-00-12-34-56")
+	})
+	t.Run("UUID", func(t *testing.T) {
+		f := map[string][]byte{"pxelinux.cfg/" + uuid: []byte("LABEL u\n KERNEL k/vmlinuz\n APPEND marker=uuid\n")}
+		for k, v := range files {
+			f[k] = v
+		}
+		l := newLab(t, "/", f)
+		code, con, ram := l.boot(t, "-uuid", uuid)
+		if code != 0 {
+			t.Fatalf("loader exit %d:\n%s", code, con)
+		}
+		wantInOrder(t, con, "Trying pxelinux.cfg files...\n", "  TFTP: Received /pxelinux.cfg/"+uuid+" (", "Loading pxelinux.cfg entry 'u'\n")
+		checkRAM(t, ram, kernel, nil, "marker=uuid")
+	})
+	t.Run("default after misses", func(t *testing.T) {
+		f := map[string][]byte{"pxelinux.cfg/default": []byte("LABEL d\n KERNEL k/vmlinuz\n APPEND marker=default\n"), "k/vmlinuz": kernel}
+		l := newLab(t, "/", f)
+		code, con, _ := l.boot(t)
+		if code != 0 {
+			t.Fatalf("loader exit %d:\n%s", code, con)
+		}
+		wantInOrder(t, con, "Trying pxelinux.cfg files...\n",
+			"  /pxelinux.cfg/01-52-54-00-12-34-56 (MAC): not found\n",
+			"  /pxelinux.cfg/0A00020F (IP): not found\n",
+			"  /pxelinux.cfg/0 (IP): not found\n",
+			"  TFTP: Received /pxelinux.cfg/default (",
+			"Loading pxelinux.cfg entry 'd'\n")
+	})
+	t.Run("loadparm", func(t *testing.T) {
+		f := map[string][]byte{"pxelinux.cfg/default": []byte("DEFAULT a\nLABEL a\n KERNEL k/vmlinuz\n APPEND marker=a\nLABEL b\n KERNEL k/vmlinuz\n APPEND marker=b\n"), "k/vmlinuz": kernel}
+		l := newLab(t, "/", f)
+		code, con, ram := l.boot(t, "-loadparm", "2")
+		if code != 0 {
+			t.Fatalf("loader exit %d:\n%s", code, con)
+		}
+		wantInOrder(t, con, "  Selected by loadparm 2", "Loading pxelinux.cfg entry 'b'\n")
+		checkRAM(t, ram, kernel, nil, "marker=b")
+	})
+}
+
+func TestHostHTTPBootfile(t *testing.T) {
+	kernel, initrd := kernelImage(400<<10, 4096), pattern(3<<20, 4)
+	l := newLab(t, "http://10.0.2.2:8080/s390x/boot.cfg", map[string][]byte{
+		"s390x/boot.cfg":          []byte("#!ipxe\nkernel vmlinuz console=ttysclp0 marker=http\ninitrd initrd.gz\nboot\n"),
+		"s390x/vmlinuz":           kernel,
+		"s390x/initrd.gz":         initrd,
+		"s390x/initrd.gz.sha256":  sha256File(initrd),
+		"s390x/vmlinuz.sha256.sh": []byte("not a sidecar"),
+	})
+	code, con, ram := l.boot(t)
+	if code != 0 {
+		t.Fatalf("loader exit %d:\n%s", code, con)
+	}
+	wantInOrder(t, con,
+		"  Bootfile name: 'http://10.0.2.2:8080/s390x/boot.cfg'\n",
+		"  HTTP: Received http://10.0.2.2:8080/s390x/boot.cfg (",
+		"  HTTP: Received http://10.0.2.2:8080/s390x/vmlinuz (400 KBytes) in ",
+		"  HTTP: Received http://10.0.2.2:8080/s390x/initrd.gz (3072 KBytes) in ",
+		"  SHA256 verified: http://10.0.2.2:8080/s390x/initrd.gz\n",
+	)
+	checkRAM(t, ram, kernel, [][]byte{initrd}, "console=ttysclp0 marker=http")
+}
+
+// TestHostFailures: each bad server gives one reason line, QEMU's failure line and exit 1,
+// and nothing is started.
+func TestHostFailures(t *testing.T) {
+	kernel := kernelImage(100<<10, 0) // a legacy kernel: 896-byte command lines
+	bad := append([]byte(nil), kernel...)
+	bad[5] ^= 0xff
+	tests := []struct {
+		name     string
+		bootfile string
+		files    map[string][]byte
+		args     []string
+		reason   string
+		notWant  string
+	}{
+		{"command line too long", "c.cfg", map[string][]byte{
+			"c.cfg":   []byte("# pxelinux\nLABEL l\n KERNEL vmlinuz\n INITRD initrd\n APPEND " + strings.Repeat("a", 1000) + "\n"),
+			"vmlinuz": kernel,
+			"initrd":  pattern(100, 1),
+		}, nil, "netipl: boot: command line of 1000 bytes is longer than the kernel accepts (896 bytes with the NUL, max_command_line_size at 0x10430)\n", "Received initrd"},
+		{"not a kernel", "junk.bin", map[string][]byte{"junk.bin": bytes.Repeat([]byte("junk"), 40000)}, nil,
+			"netipl: junk.bin: boot: kernel image of 160000 bytes has no \"S390EP\" at 0x10008 and no valid IPL PSW at 0 (0x6a756e6b6a756e6b): not an s390x kernel\n", ""},
+		{"checksum mismatch", "c.cfg", map[string][]byte{
+			"c.cfg":          []byte("# pxelinux\nLABEL l\n KERNEL vmlinuz\n"),
+			"vmlinuz":        kernel,
+			"vmlinuz.sha256": sha256File(bad),
+		}, nil, "netipl: SHA256 mismatch: vmlinuz is ", ""},
+		{"initrd beyond RAM", "c.cfg", map[string][]byte{
+			"c.cfg":   []byte("# pxelinux\nLABEL l\n KERNEL vmlinuz\n INITRD big\n"),
+			"vmlinuz": kernel,
+			"big":     pattern(9<<20, 1),
+		}, []string{"-ram", "8"}, "netipl: big does not fit in RAM: 7 MiB free at 0x19000 (tftp RRQ", ""},
+		{"missing initrd", "c.cfg", map[string][]byte{
+			"c.cfg":   []byte("# pxelinux\nLABEL l\n KERNEL vmlinuz\n INITRD nothere\n"),
+			"vmlinuz": kernel,
+		}, nil, "nothere", ""},
+		{"no config anywhere", "/", map[string][]byte{"x": []byte("y")}, nil, "netipl: no pxelinux.cfg found (10 names tried)\n", ""},
+		{"LOCALBOOT", "c.cfg", map[string][]byte{"c.cfg": []byte("# pxelinux\nDEFAULT local\nLABEL local\n LOCALBOOT 0\n")}, nil,
+			"netipl: the config chose LOCALBOOT 0: nothing to boot from the network\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLab(t, tt.bootfile, tt.files)
+			code, con, _ := l.boot(t, tt.args...)
+			if code != 1 {
+				t.Fatalf("loader exit %d, want 1:\n%s", code, con)
+			}
+			wantInOrder(t, con, tt.reason, "Failed to load OS from network\n")
+			if strings.Contains(con, "dry run") || strings.Contains(con, "starting kernel") {
+				t.Errorf("the loader went on after the failure:\n%s", con)
+			}
+			if tt.notWant != "" && strings.Contains(con, tt.notWant) {
+				t.Errorf("console has %q:\n%s", tt.notWant, con)
+			}
+			if n := strings.Count(con, "netipl: "); n != 1 {
+				t.Errorf("%d reason lines, want 1:\n%s", n, con)
+			}
+		})
 	}
 }

@@ -120,4 +120,3 @@ func machineFacts(o options, guest bool) (machine, error) {
 	}
 	return m, nil
 }
-
