@@ -112,9 +112,9 @@ func planAppend(p []byte, dst, dstLen, src, srcLen uint64) bool {
 	if n > 0 {
 		e := p[planHeader+(n-1)*planEntry:]
 		pd, pdl, ps, psl := be64(e[0:]), be64(e[8:]), be64(e[16:]), be64(e[24:])
-		contiguous := pd+pdl == dst && pdl == psl // previous entry had no zero tail
-		if contiguous && ((src == 0 && srcLen == 0 && ps == 0 && psl == 0) ||
-			(srcLen == dstLen && ps != 0 && ps+psl == src)) {
+		zeros := src == 0 && srcLen == 0 && ps == 0 && psl == 0
+		copies := src != 0 && srcLen == dstLen && ps != 0 && psl == pdl && ps+psl == src
+		if pd+pdl == dst && (zeros || copies) {
 			putBE64(e[8:], pdl+dstLen)
 			if src != 0 {
 				putBE64(e[24:], psl+srcLen)
