@@ -9,7 +9,8 @@
 # 2. Guest variant (needs metal's NIC wiring, docs/nic-wiring.patch, and qemu-system-s390x): netipl.img with
 #    the NIC probe program (tests/nic/nicprobe or netstack/cmd/nicecho) as the loader under QEMU TCG, slirp, a host UDP echo/flood server on 127.0.0.1:
 #      - UDP RTT median/p99 through slirp (200 rounds)
-#      - bulk UDP into the guest: FLOOD_N 1472-byte datagrams sent unpaced by the host; received count, MB/s
+#      - bulk UDP into the guest: FLOOD_N 1472-byte datagrams sent by the host paced at FLOOD_RATE MB/s
+#        (default 40, the bar; 0 = unpaced); received count, MB/s
 #        and the guest stack's socket-buffer drops. Drops before the device (slirp, QEMU's net queue) are
 #        only visible as sent − received.
 #      - host CPU of QEMU while the guest blocks 10 s on an idle socket (bar: ≤ 10 %)
@@ -17,6 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 FLOOD_N=${FLOOD_N:-20000}
+FLOOD_RATE=${FLOOD_RATE:-40} # MB/s the host paces the flood at (0 = unpaced)
 
 echo "== NIC, host tap variant (gVisor over a Linux tap, kernel peer in a netns)"
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null; then
@@ -40,7 +42,8 @@ work=$(mktemp -d)
 trap 'kill $srv $qemu $wd 2>/dev/null; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/server.py" <<'EOF'
-import socket, sys
+import socket, sys, time
+rate = float(sys.argv[2]) * 1e6  # bytes per second, 0 = unpaced
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -52,12 +55,18 @@ while True:
     except socket.timeout:
         break
     if data.startswith(b"FLOOD "):
-        for _ in range(int(data.split()[1])):
+        start = time.monotonic()
+        for i in range(int(data.split()[1])):
             s.sendto(payload, addr)
+            if rate and i % 16 == 15:
+                ahead = start + (i + 1) * len(payload) / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
     else:
         s.sendto(data, addr)
 EOF
-python3 "$work/server.py" "$port" & srv=$!
+python3 "$work/server.py" "$port" "$FLOOD_RATE" & srv=$!
+echo "flood: $FLOOD_N datagrams of 1472 bytes, paced at ${FLOOD_RATE} MB/s (0 = unpaced)"
 probe=./tests/nic/nicprobe # the guest program (docs/nic-wiring.patch ships it as netstack/cmd/nicecho)
 [ -d "$probe" ] || probe=./netstack/cmd/nicecho
 go run ./linker/cmd/netipl-link -loader "$probe" -arg -n=200 -arg "-flood=$FLOOD_N" \
