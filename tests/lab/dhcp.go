@@ -192,12 +192,12 @@ func (d *dhcpServer) reply(conn net.PacketConn, req *dhcpv4.DHCPv4, mt dhcpv4.Me
 	if bootfile != "" && len(bootfile) < 128 {
 		resp.BootFileName = bootfile
 	}
+	// Logged before sending, so the log already holds the reply when the client sees it.
+	d.l.Logf("dhcp: %s to %s from %s yiaddr %s bootfile %q", mt, req.ClientHWAddr, server, resp.YourIPAddr, bootfile)
 	dst := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
 	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
 		d.l.Logf("dhcp: send %s: %v", mt, err)
-		return
 	}
-	d.l.Logf("dhcp: %s to %s from %s yiaddr %s bootfile %q", mt, req.ClientHWAddr, server, resp.YourIPAddr, bootfile)
 }
 
 func paramList(m *dhcpv4.DHCPv4) []int {

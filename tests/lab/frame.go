@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 )
@@ -95,3 +96,48 @@ func (p *PcapWriter) Err() error {
 	defer p.mu.Unlock()
 	return p.err
 }
+
+// datagramLink adapts a connected UDP socket (QEMU's `-netdev dgram`: one Ethernet frame per
+// datagram, no length prefix) to the stream framing the lab's pumps speak.
+type datagramLink struct {
+	c       *net.UDPConn
+	rbuf    []byte
+	pending []byte
+}
+
+func newDatagramLink(c *net.UDPConn) *datagramLink {
+	return &datagramLink{c: c, rbuf: make([]byte, 4+maxFrame)}
+}
+
+// Read returns the next datagram as a length-prefixed frame (possibly over several calls).
+func (d *datagramLink) Read(p []byte) (int, error) {
+	if len(d.pending) == 0 {
+		n, err := d.c.Read(d.rbuf[4:])
+		if err != nil {
+			return 0, err
+		}
+		binary.BigEndian.PutUint32(d.rbuf, uint32(n))
+		d.pending = d.rbuf[:4+n]
+	}
+	k := copy(p, d.pending)
+	d.pending = d.pending[k:]
+	return k, nil
+}
+
+// Write sends each length-prefixed frame in p as one datagram.
+func (d *datagramLink) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) >= 4 {
+		n := int(binary.BigEndian.Uint32(p))
+		if 4+n > len(p) {
+			return total - len(p), fmt.Errorf("write datagram: frame of %d bytes cut short", n)
+		}
+		if _, err := d.c.Write(p[4 : 4+n]); err != nil {
+			return total - len(p), err
+		}
+		p = p[4+n:]
+	}
+	return total, nil
+}
+
+func (d *datagramLink) Close() error { return d.c.Close() }

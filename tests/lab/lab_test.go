@@ -334,7 +334,7 @@ func TestWritesPcapPerRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() }) // after the lab's own cleanup (LIFO)
 	_, g := startLab(t, Config{Pcap: f, Files: testFiles()}, FirstLease)
 	c, _ := g.UDP(2001)
 	defer c.Close()

@@ -76,7 +76,7 @@ type Lab struct {
 	cfg   Config
 	start time.Time
 	stack *stack.Stack
-	link  *channel.Endpoint
+	link  *directLink
 	inj   *Injector
 	pcap  *PcapWriter
 
@@ -85,6 +85,7 @@ type Lab struct {
 	closers []func()
 
 	wmu    sync.Mutex // serialises writes to the guest
+	wbuf   []byte
 	conn   io.ReadWriteCloser
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -117,7 +118,7 @@ func (l *Lab) buildStack() error {
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol},
 	})
-	l.link = channel.New(512, 1500+header.EthernetMinimumSize, tcpip.LinkAddress(LabMAC))
+	l.link = &directLink{Endpoint: channel.New(512, 1500+header.EthernetMinimumSize, tcpip.LinkAddress(LabMAC)), l: l}
 	if err := l.stack.CreateNIC(nicID, ethernet.New(l.link)); err != nil {
 		return fmt.Errorf("lab: create NIC: %s", err)
 	}
@@ -227,8 +228,27 @@ func (l *Lab) Attach(conn io.ReadWriteCloser) {
 	l.conn = conn
 	l.wmu.Unlock()
 	go l.pumpFromGuest(conn)
-	go l.pumpToGuest()
 }
+
+// directLink is the stack's link endpoint: inbound frames are injected by pumpFromGuest, and
+// outbound frames go straight from the sending goroutine through the injector to the socket
+// (no queue and no extra goroutine hop, which would add to every TFTP round trip).
+type directLink struct {
+	*channel.Endpoint
+	l *Lab
+}
+
+// WritePackets implements stack.LinkEndpoint.WritePackets.
+func (d *directLink) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	n := 0
+	for _, pkt := range pkts.AsSlice() {
+		d.l.toGuest(pkt.ToView().AsSlice())
+		n++
+	}
+	return n, nil
+}
+
+var _ stack.LinkEndpoint = (*directLink)(nil)
 
 // Done is closed when the guest link has closed.
 func (l *Lab) Done() <-chan struct{} { return l.done }
@@ -244,8 +264,10 @@ func (l *Lab) pumpFromGuest(conn io.Reader) {
 			}
 			return
 		}
-		now := time.Now()
-		l.pcap.WriteFrame(now, frame)
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.pcap.WriteFrame(time.Now(), frame)
 		for _, d := range l.inj.Apply(frame, FromGuest) {
 			if d.After > 0 {
 				f := d.Frame
@@ -266,23 +288,15 @@ func (l *Lab) inject(frame []byte) {
 	pkt.DecRef()
 }
 
-func (l *Lab) pumpToGuest() {
-	for {
-		pkt := l.link.ReadContext(l.ctx)
-		if pkt == nil {
-			return
+// toGuest sends one frame from the stack to the guest through the injector. frame is copied.
+func (l *Lab) toGuest(frame []byte) {
+	for _, d := range l.inj.Apply(frame, ToGuest) {
+		if d.After > 0 {
+			f := d.Frame
+			time.AfterFunc(d.After, func() { l.writeGuest(f) })
+			continue
 		}
-		frame := pkt.ToView().AsSlice()
-		frame = append([]byte(nil), frame...)
-		pkt.DecRef()
-		for _, d := range l.inj.Apply(frame, ToGuest) {
-			if d.After > 0 {
-				f := d.Frame
-				time.AfterFunc(d.After, func() { l.writeGuest(f) })
-				continue
-			}
-			l.writeGuest(d.Frame)
-		}
+		l.writeGuest(d.Frame)
 	}
 }
 
@@ -293,7 +307,8 @@ func (l *Lab) writeGuest(frame []byte) {
 		return
 	}
 	l.pcap.WriteFrame(time.Now(), frame)
-	if _, err := l.conn.Write(appendStreamFrame(nil, frame)); err != nil && l.ctx.Err() == nil {
+	l.wbuf = appendStreamFrame(l.wbuf[:0], frame)
+	if _, err := l.conn.Write(l.wbuf); err != nil && l.ctx.Err() == nil {
 		l.Logf("link: write frame: %v", err)
 	}
 }

@@ -45,6 +45,7 @@ type RunOptions struct {
 	Fixtures     string // directory with vmlinuz and initrd.gz
 	OutDir       string // per-scenario console, lab log and pcap; "" = none kept
 	Memory       string // guest RAM; "" = 512
+	Link         string // "stream" (default: -netdev stream over TCP) or "dgram" (-netdev dgram over UDP)
 	Console      io.Writer
 }
 
@@ -236,11 +237,6 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 		files = append(files, pc, lg)
 		cfg.Pcap, cfg.Log = pc, lg
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fail("listen for QEMU: %v", err)
-	}
-	defer ln.Close()
 	lab, err := New(cfg)
 	if err != nil {
 		return fail("%v", err)
@@ -259,11 +255,15 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 	if mac == "" {
 		mac = DefaultMAC
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	netdev, attach, closeLink, err := listenLink(opt.Link)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer closeLink()
 	args := []string{"-M", "s390-ccw-virtio", "-m", mem, "-nographic", "-no-reboot", "-nodefaults",
 		"-serial", "none", "-chardev", "stdio,id=con0,signal=off", "-device", "sclpconsole,chardev=con0",
 		"-global", "s390-ipl.netboot_fw=" + opt.Firmware,
-		"-netdev", "stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=" + strconv.Itoa(port),
+		"-netdev", netdev,
 		"-device", "virtio-net-ccw,netdev=n0,bootindex=1,mac=" + mac}
 	args = append(args, sc.QEMU...)
 	runCtx, cancel := context.WithTimeout(ctx, sc.Timeout)
@@ -276,12 +276,7 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			lab.Attach(c)
-		}
-	}()
+	go attach(lab)
 
 	timedOut := false
 	select {
@@ -312,4 +307,41 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 	o, why := sc.Judge(res.Console, res.LabLog, timedOut)
 	res.Outcome, res.Reason = sc.applyXFail(opt.FirmwareName, o, why)
 	return res
+}
+
+// listenLink prepares the host end of QEMU's NIC backend and returns the -netdev value, a
+// function that attaches the lab once QEMU is up, and a cleanup.
+func listenLink(kind string) (netdev string, attach func(*Lab), closeLink func(), err error) {
+	switch kind {
+	case "", "stream":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("listen for QEMU: %w", err)
+		}
+		netdev = "stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=" +
+			strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		attach = func(l *Lab) {
+			if c, err := ln.Accept(); err == nil {
+				l.Attach(c)
+			}
+		}
+		return netdev, attach, func() { ln.Close() }, nil
+	case "dgram":
+		// QEMU's end needs a free port: take one and release it just before QEMU binds it.
+		probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("pick a port for QEMU: %w", err)
+		}
+		qemuAddr := probe.LocalAddr().(*net.UDPAddr)
+		probe.Close()
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, qemuAddr)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("open the lab's datagram link: %w", err)
+		}
+		mine := c.LocalAddr().(*net.UDPAddr)
+		netdev = fmt.Sprintf("dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port=%d,"+
+			"remote.type=inet,remote.host=127.0.0.1,remote.port=%d", qemuAddr.Port, mine.Port)
+		return netdev, func(l *Lab) { l.Attach(newDatagramLink(c)) }, func() { c.Close() }, nil
+	}
+	return "", nil, nil, fmt.Errorf("link %q: want stream or dgram", kind)
 }
