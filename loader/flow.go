@@ -38,7 +38,9 @@ func netboot(ctx context.Context, o options, con *console) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	// The stack is never closed: the loader ends in kexec or exit, and netstack.Close can
+	// deadlock against a frame being delivered (gVisor's Stack.Wait removes the NIC under the
+	// stack lock while fdbased's dispatcher waits for that lock), seen under metal.
 
 	lease, d, err := acquire(ctx, st, m, o, con)
 	if err != nil {
@@ -155,7 +157,6 @@ func netboot(ctx context.Context, o options, con *console) error {
 		return nil
 	}
 	con.done()
-	st.Close()
 	return boot.Exec(plan, mem)
 }
 
