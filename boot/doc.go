@@ -30,7 +30,7 @@
 // # Memory and the executor
 //
 // [Mem] is an io.WriterAt/io.ReaderAt whose offsets are guest-physical addresses. In the guest
-// it maps 1 MiB chunks of /dev/mem so downloads stream straight to their final address (no second
+// it maps 16 MiB chunks of /dev/mem so downloads stream straight to their final address (no second
 // copy); what cannot be mapped — the lowcore [0, 0x2000), ranges /proc/iomem lists as metal's own
 // (Kernel code, Kernel data, Reserved), or a chunk whose mmap metal refuses with EBUSY — is kept in
 // ordinary loader memory, within a budget taken from MemFree. [Mem.Segments] lists the result

@@ -7,8 +7,10 @@ import (
 	"sync"
 )
 
-// ChunkSize is the granularity of payload mappings: Mem maps (or buffers) 1 MiB at a time.
-const ChunkSize = 1 << 20
+// ChunkSize is the granularity of payload mappings: Mem maps 16 MiB at a time (a 1 GiB initrd
+// takes 64 mappings; metal has a bounded number of VMAs). Buffered pieces are allocated only
+// when first written.
+const ChunkSize = 16 << 20
 
 // ErrBusy is what a Mapper's error wraps when the range is in use by metal (mmap of /dev/mem
 // answered EBUSY); Mem then keeps that range in loader memory instead.
@@ -86,7 +88,7 @@ func (m *Mem) Stats() MemStats {
 // overlap the lowcore or metal's ranges (before any mapping is refused).
 func (m *Mem) BufferEstimate(r Range) uint64 {
 	var n uint64
-	pr := Range{alignDown(r.Start, ChunkSize), alignUp(r.End(), ChunkSize) - alignDown(r.Start, ChunkSize)}
+	pr := Range{alignDown(r.Start, bufferGranule), alignUp(r.End(), bufferGranule) - alignDown(r.Start, bufferGranule)}
 	for _, u := range m.used {
 		n += u.Intersect(pr).Size
 	}
@@ -128,55 +130,90 @@ func (m *Mem) chunk(i uint64) ([]*piece, error) {
 			e += PageSize
 		}
 		r := Range{p, min(e, cr.End()) - p}
-		pc, err := m.newPiece(r, !used && m.mapper != nil)
+		pcs, err := m.newPieces(r, !used && m.mapper != nil)
 		if err != nil {
 			for _, q := range ps {
 				m.dropPiece(q)
 			}
 			return nil, err
 		}
-		ps = append(ps, pc)
+		ps = append(ps, pcs...)
 		p = r.End()
 	}
 	m.chunks[i] = ps
 	return ps, nil
 }
 
-// newPiece maps r, or buffers it when it must not be mapped or metal refuses the mapping.
-func (m *Mem) newPiece(r Range, mapIt bool) (*piece, error) {
+// bufferGranule bounds a buffered piece, so a write allocates at most 1 MiB of loader memory.
+const bufferGranule = 1 << 20
+
+// newPieces maps r, or buffers it (in pieces of at most bufferGranule, allocated when first
+// written) when it must not be mapped or metal refuses the mapping.
+func (m *Mem) newPieces(r Range, mapIt bool) ([]*piece, error) {
 	if mapIt {
 		b, err := m.mapper.Map(r)
 		switch {
 		case err == nil && uint64(len(b)) == r.Size:
 			m.stats.Mapped += r.Size
-			return &piece{r: r, b: b, mapped: true}, nil
+			return []*piece{{r: r, b: b, mapped: true}}, nil
 		case err == nil:
 			m.mapper.Unmap(b)
 			return nil, fmt.Errorf("boot: map %s: got %d bytes", r, len(b))
 		case !errors.Is(err, ErrBusy):
 			return nil, fmt.Errorf("boot: map %s: %w", r, err)
+		case r.Size > bufferGranule:
+			// Part of the run is busy: map it 1 MiB at a time, buffering only what is refused.
+			var ps []*piece
+			for a := r.Start; a < r.End(); {
+				e := min(alignDown(a, bufferGranule)+bufferGranule, r.End())
+				sub, err := m.newPieces(Range{a, e - a}, true)
+				if err != nil {
+					for _, q := range ps {
+						m.dropPiece(q)
+					}
+					return nil, err
+				}
+				ps = append(ps, sub...)
+				a = e
+			}
+			return ps, nil
 		}
 		m.stats.Fallbacks++
 	}
-	if m.stats.Buffered+r.Size > m.budget {
-		return nil, fmt.Errorf("boot: keeping %s in loader memory needs %s more than the %s it may use (RAM in use by netipl)",
-			r, mib(m.stats.Buffered+r.Size-m.budget), mib(m.budget))
+	var ps []*piece
+	for a := r.Start; a < r.End(); {
+		e := min(alignDown(a, bufferGranule)+bufferGranule, r.End())
+		ps = append(ps, &piece{r: Range{a, e - a}}) // allocated on the first write (see fill)
+		a = e
 	}
-	m.stats.Buffered += r.Size
-	return &piece{r: r, b: make([]byte, r.Size)}, nil
+	return ps, nil
+}
+
+// fill allocates a buffered piece's memory within the budget.
+func (m *Mem) fill(p *piece) error {
+	if p.mapped || p.b != nil {
+		return nil
+	}
+	if m.stats.Buffered+p.r.Size > m.budget {
+		return fmt.Errorf("boot: keeping %s in loader memory needs %s more than the %s it may use (RAM in use by netipl)",
+			p.r, mib(m.stats.Buffered+p.r.Size-m.budget), mib(m.budget))
+	}
+	m.stats.Buffered += p.r.Size
+	p.b = make([]byte, p.r.Size)
+	return nil
 }
 
 func (m *Mem) dropPiece(p *piece) {
 	if p.mapped {
 		m.stats.Mapped -= p.r.Size
 		m.mapper.Unmap(p.b)
-	} else {
+	} else if p.b != nil {
 		m.stats.Buffered -= p.r.Size
 	}
 }
 
 // access calls f for each piece part covering [off, off+n), creating chunks when create is set.
-func (m *Mem) access(off uint64, n int, create bool, f func(p *piece, at uint64, k int)) error {
+func (m *Mem) access(off uint64, n int, create bool, f func(p *piece, at uint64, k int) error) error {
 	if off+uint64(n) > m.ram || off+uint64(n) < off {
 		return fmt.Errorf("boot: %s is beyond the end of RAM (%#x)", Range{off, uint64(n)}, m.ram)
 	}
@@ -196,7 +233,9 @@ func (m *Mem) access(off uint64, n int, create bool, f func(p *piece, at uint64,
 		for _, p := range ps {
 			if a >= p.r.Start && a < p.r.End() {
 				k = int(min(uint64(n-done), p.r.End()-a))
-				f(p, a, done)
+				if err := f(p, a, done); err != nil {
+					return err
+				}
 				break
 			}
 		}
@@ -215,13 +254,17 @@ func (m *Mem) WriteAt(b []byte, off int64) (int, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err := m.access(uint64(off), len(b), true, func(p *piece, a uint64, done int) {
+	err := m.access(uint64(off), len(b), true, func(p *piece, a uint64, done int) error {
+		if err := m.fill(p); err != nil {
+			return err
+		}
 		k := copy(p.b[a-p.r.Start:], b[done:])
 		if p.lo == p.hi {
 			p.lo, p.hi = a, a+uint64(k)
 		} else {
 			p.lo, p.hi = min(p.lo, a), max(p.hi, a+uint64(k))
 		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
@@ -236,8 +279,12 @@ func (m *Mem) ReadAt(b []byte, off int64) (int, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err := m.access(uint64(off), len(b), false, func(p *piece, a uint64, done int) {
+	err := m.access(uint64(off), len(b), false, func(p *piece, a uint64, done int) error {
+		if p.b == nil {
+			return fmt.Errorf("boot: read %s: nothing was written at %#x", Range{uint64(off), uint64(len(b))}, a)
+		}
 		copy(b[done:], p.b[a-p.r.Start:])
+		return nil
 	})
 	if err != nil {
 		return 0, err
