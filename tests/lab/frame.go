@@ -45,6 +45,7 @@ func appendStreamFrame(dst, frame []byte) []byte {
 type PcapWriter struct {
 	mu  sync.Mutex
 	w   io.Writer
+	buf []byte
 	err error
 }
 
@@ -72,17 +73,13 @@ func (p *PcapWriter) WriteFrame(t time.Time, frame []byte) {
 	if p.err != nil {
 		return
 	}
-	var h [16]byte
 	us := t.UnixMicro()
-	binary.LittleEndian.PutUint32(h[0:], uint32(us/1e6))
-	binary.LittleEndian.PutUint32(h[4:], uint32(us%1e6))
-	binary.LittleEndian.PutUint32(h[8:], uint32(len(frame)))
-	binary.LittleEndian.PutUint32(h[12:], uint32(len(frame)))
-	if _, err := p.w.Write(h[:]); err != nil {
-		p.err = fmt.Errorf("write pcap record: %w", err)
-		return
-	}
-	if _, err := p.w.Write(frame); err != nil {
+	rec := binary.LittleEndian.AppendUint32(p.buf[:0], uint32(us/1e6))
+	rec = binary.LittleEndian.AppendUint32(rec, uint32(us%1e6))
+	rec = binary.LittleEndian.AppendUint32(rec, uint32(len(frame)))
+	rec = binary.LittleEndian.AppendUint32(rec, uint32(len(frame)))
+	p.buf = append(rec, frame...)
+	if _, err := p.w.Write(p.buf); err != nil {
 		p.err = fmt.Errorf("write pcap record: %w", err)
 	}
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -235,7 +236,9 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 			return fail("create output files: %v", err)
 		}
 		files = append(files, pc, lg)
-		cfg.Pcap, cfg.Log = pc, lg
+		pcapBuf := bufio.NewWriterSize(pc, 1<<20) // one syscall per MiB, not two per frame
+		defer pcapBuf.Flush()                     // runs after lab.Close (deferred later)
+		cfg.Pcap, cfg.Log = pcapBuf, lg
 	}
 	lab, err := New(cfg)
 	if err != nil {
