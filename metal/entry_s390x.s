@@ -67,6 +67,9 @@ zeroed:
 	BL	·kmain(SB)
 	MOVD	$const_waitKmainReturned, R2
 	BR	haltR2<>(SB)
+	// never reached: this reference keeps ·lowentry (lowentry_s390x.s) in the link; the
+	// linker copies it to LowEntryBase and makes it the image's entry (docs/image.md)
+	BR	·lowentry(SB)
 
 // Trap stubs. Each saves the interrupted GPRs at lowcore 0x200 with base 0 (no free register
 // needed), then jumps to trapSave with R2 = old-PSW address, R3 = Go handler.
