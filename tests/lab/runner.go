@@ -47,7 +47,10 @@ type RunOptions struct {
 	OutDir       string // per-scenario console, lab log and pcap; "" = none kept
 	Memory       string // guest RAM; "" = 512
 	Link         string // "stream" (default: -netdev stream over TCP) or "dgram" (-netdev dgram over UDP)
-	Console      io.Writer
+	// KernelMode starts the firmware with -kernel and a NIC without bootindex (design §1
+	// "standalone", the only way on QEMU >= 9.2) instead of -global s390-ipl.netboot_fw.
+	KernelMode bool
+	Console    io.Writer
 }
 
 // Result is the outcome of one scenario.
@@ -265,9 +268,12 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 	defer closeLink()
 	args := []string{"-M", "s390-ccw-virtio", "-m", mem, "-nographic", "-no-reboot", "-nodefaults",
 		"-serial", "none", "-chardev", "stdio,id=con0,signal=off", "-device", "sclpconsole,chardev=con0",
-		"-global", "s390-ipl.netboot_fw=" + opt.Firmware,
-		"-netdev", netdev,
-		"-device", "virtio-net-ccw,netdev=n0,bootindex=1,mac=" + mac}
+		"-netdev", netdev}
+	if opt.KernelMode {
+		args = append(args, "-kernel", opt.Firmware, "-device", "virtio-net-ccw,netdev=n0,mac="+mac)
+	} else {
+		args = append(args, "-global", "s390-ipl.netboot_fw="+opt.Firmware, "-device", "virtio-net-ccw,netdev=n0,bootindex=1,mac="+mac)
+	}
 	args = append(args, sc.QEMU...)
 	runCtx, cancel := context.WithTimeout(ctx, sc.Timeout)
 	defer cancel()

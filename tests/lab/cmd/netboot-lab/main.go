@@ -31,6 +31,7 @@ func main() {
 	out := flag.String("out", "build/lab", "directory for each scenario's console, lab log and pcap")
 	qemu := flag.String("qemu", "qemu-system-s390x", "QEMU binary")
 	link := flag.String("link", "stream", "QEMU NIC backend to the lab: stream (TCP) or dgram (UDP)")
+	kernelMode := flag.Bool("kernel-mode", false, "start the firmware with -kernel (NIC without bootindex) instead of -global s390-ipl.netboot_fw")
 	verbose := flag.Bool("v", false, "copy QEMU's console to stderr")
 	benchTFTP := flag.Bool("bench-tftp", false, "measure the lab's TFTP server throughput through its stack (no QEMU) and exit")
 	benchSize := flag.Int("bench-size", 32<<20, "bytes per transfer for -bench-tftp and -bench-qemu")
@@ -97,7 +98,7 @@ func main() {
 		con = os.Stderr
 	}
 	opt := lab.RunOptions{FirmwareName: fwName, Firmware: fwPath, QEMU: *qemu, Fixtures: *fixtures,
-		OutDir: *out, Console: con, Link: *link}
+		OutDir: *out, Console: con, Link: *link, KernelMode: *kernelMode}
 	fmt.Printf("firmware %s (%s), %d scenarios, logs in %s\n", fwName, fwPath, len(chosen), *out)
 	fmt.Printf("%-24s %-6s %8s  %s\n", "scenario", "result", "seconds", "note")
 	start := time.Now()
