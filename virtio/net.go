@@ -66,6 +66,7 @@ type Net[C Channel] struct {
 	rxPosted [MaxQueueSize]bool // descriptor is owned by the device
 	rxCur    int32              // descriptor of the frame being read (Peek..Release), or -1
 	rxCurLen uint32
+	rxQuiet  bool // RX interrupts are off: the reader was told frames wait and has not drained them
 
 	tx        Ring
 	txFree    [MaxQueueSize]uint16 // stack of free TX descriptors
@@ -272,7 +273,9 @@ func (d *Net[C]) repostRX(id uint16) {
 
 // Peek returns the next received frame (without the net header) in place, or ErrAgain. The frame
 // stays valid, and Peek keeps returning it, until Release. Runt and oversized frames are dropped,
-// counted and their buffers reposted on the way.
+// counted and their buffers reposted on the way. Finding the ring empty re-enables RX
+// interruptions (see Interrupt), so a reader that reads until ErrAgain gets a new event for the
+// next frame: the edge-triggered epoll contract.
 func (d *Net[C]) Peek() ([]byte, Status) {
 	if !d.ready {
 		return nil, ErrNotReady
@@ -280,6 +283,11 @@ func (d *Net[C]) Peek() ([]byte, Status) {
 	for d.rxCur < 0 {
 		id, n, ok := d.rx.used(d.rxRing())
 		if !ok {
+			if d.rxQuiet { // drained: interrupt again for the next frame, then look once more
+				d.rxQuiet = false
+				d.rx.setInterrupts(d.rxRing(), true)
+				continue
+			}
 			return nil, ErrAgain
 		}
 		if id >= uint32(d.rx.num) || !d.rxPosted[id] {
@@ -450,7 +458,11 @@ func (d *Net[C]) Interrupt() Events {
 	fullBarrier()
 	var ev Events
 	if d.Readable() {
+		// The reader now knows; no more RX interruptions until it drains the ring (Peek
+		// switches them back on when it finds it empty), as NAPI does.
 		ev |= EventReadable
+		d.rxQuiet = true
+		d.rx.setInterrupts(d.rxRing(), false)
 	}
 	if d.txWaiting {
 		d.reclaimTX()

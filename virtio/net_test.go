@@ -502,3 +502,40 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 		t.Errorf("steady-state TX/RX/interrupt allocates %.1f times per frame, want 0", allocs)
 	}
 }
+
+func TestRXInterruptSuppression(t *testing.T) {
+	nic := newFakeNet(0, 0, 1)
+	f, dma := newFakeCSS(t, nic)
+	d := initNet(t, f, dma, IPLDevice{})
+	f.deliver(nic, frame(60, 1), 0)
+	if nic.irqs != 1 {
+		t.Fatalf("first frame raised %d interruptions, want 1", nic.irqs)
+	}
+	if ev := d.Interrupt(); ev != EventReadable {
+		t.Fatalf("Interrupt() = %v, want EventReadable", ev)
+	}
+	for i := 0; i < 10; i++ {
+		f.deliver(nic, frame(60, byte(i)), 0)
+	}
+	if nic.irqs != 1 {
+		t.Errorf("frames arriving before the reader drained raised %d more interruptions, want 0", nic.irqs-1)
+	}
+	buf := make([]byte, 2048)
+	n := 0
+	for {
+		if _, st := d.Receive(buf); st != OK {
+			break
+		}
+		n++
+	}
+	if n != 11 {
+		t.Fatalf("read %d frames, want 11", n)
+	}
+	f.deliver(nic, frame(60, 99), 0)
+	if nic.irqs != 2 {
+		t.Errorf("a frame after the reader drained raised %d interruptions, want 1 (edge for the next frame)", nic.irqs-1)
+	}
+	if got := d.Stats().Interrupts; got != 1 {
+		t.Errorf("Stats().Interrupts = %d, want 1", got)
+	}
+}
