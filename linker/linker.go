@@ -117,8 +117,10 @@ func (s Segment) End() uint64 { return s.Addr + s.MemSize }
 func (s Segment) String() string { return fmt.Sprintf("[%#x, %#x)", s.Addr, s.End()) }
 
 // CheckMap checks the memory map of an image: entry must not be one QEMU treats as a Linux
-// kernel (0x10000, 0x800), no segment may touch the lowcore, segments must not overlap, and the
-// image must end below metal.ImageLimit (QEMU's BIOS copy in a 128 MiB guest).
+// kernel (0x10000, 0x800), no segment may touch the lowcore, segments must not overlap, the
+// image must end below metal.ImageLimit (QEMU's BIOS copy in a 128 MiB guest), and the entry
+// must lie in an executable segment that ends at or below metal.LinkBase (the low-memory
+// entry), so that a guest whose RAM ends below metal still runs it and hears why it stops.
 func CheckMap(entry uint64, segs []Segment) error {
 	if entry == 0x10000 || entry == 0x800 {
 		return fmt.Errorf("linker: memory map: entry %#x makes QEMU start the image as a Linux kernel", entry)
@@ -137,7 +139,11 @@ func CheckMap(entry uint64, segs []Segment) error {
 				return fmt.Errorf("linker: memory map: segments %v and %v overlap", t, s)
 			}
 		}
-		if entry >= s.Addr && entry < s.Addr+s.FileSize && s.Flags&elf.PF_X != 0 {
+		if executable(entry, segs[i:i+1]) {
+			if s.End() > metal.LinkBase {
+				return fmt.Errorf("linker: memory map: entry %#x is in segment %v, which ends above metal.LinkBase %#x: a guest whose RAM ends below the image could not run it",
+					entry, s, metal.LinkBase)
+			}
 			inside = true
 		}
 	}
@@ -145,6 +151,79 @@ func CheckMap(entry uint64, segs []Segment) error {
 		return fmt.Errorf("linker: memory map: entry %#x is not in an executable segment", entry)
 	}
 	return nil
+}
+
+// executable reports whether addr lies in the file part of an executable segment.
+func executable(addr uint64, segs []Segment) bool {
+	for _, s := range segs {
+		if addr >= s.Addr && addr < s.Addr+s.FileSize && s.Flags&elf.PF_X != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// LowEntrySymbol is metal's position-independent low-memory entry routine (lowentry_s390x.s),
+// which Assemble copies to metal.LowEntryBase and makes the image's entry.
+const LowEntrySymbol = "netipl/metal.lowentry.abi0"
+
+const lowPage = metal.LowEntrySize / 2 // the stub's first page: code and message templates
+
+// rawEntryOffset is where the image file holds the low-memory entry's bytes (its PT_LOAD maps
+// them to metal.LowEntryBase): 0x10000, where QEMU's netboot_fw loader starts a file it copied
+// raw to address 0 because an ELF segment did not fit in RAM, so a guest whose RAM ends below
+// metal reaches the stub in that launch mode too. metalShift is where metal's own file starts
+// (a multiple of 64 KiB: every p_offset stays congruent to its p_vaddr).
+const (
+	rawEntryOffset   = 0x10000
+	metalShift       = 0x20000
+	rawProgramNewPSW = 0x1d0              // lowcore program-new PSW
+	pswKernel        = 0x0000000180000000 // 64-bit, DAT off, interruptions masked, supervisor
+)
+
+// lowEntry returns the file part of the low-memory entry segment: lowentry's code with its
+// parameter block filled in (kentry = metal's ELF entry; RAM needed = page-aligned imageEnd +
+// metal.MinFreeRAM, as kmain computes it), followed by the NUL-terminated message templates.
+func lowEntry(mf *elf.File, metalELF []byte, imageEnd uint64) ([]byte, error) {
+	syms, err := mf.Symbols()
+	if err != nil {
+		return nil, fmt.Errorf("linker: metal: symbol table: %w", err)
+	}
+	var code []byte
+	for _, s := range syms {
+		if s.Name != LowEntrySymbol || elf.ST_TYPE(s.Info) != elf.STT_FUNC {
+			continue
+		}
+		off, ok := fileOffset(mf, s.Value)
+		if !ok || s.Size == 0 || off+s.Size > uint64(len(metalELF)) {
+			return nil, fmt.Errorf("linker: metal: %s at %#x (%d bytes) is not in a loaded segment", s.Name, s.Value, s.Size)
+		}
+		code = append([]byte{}, metalELF[off:off+s.Size]...)
+	}
+	if code == nil {
+		return nil, fmt.Errorf("linker: metal: no %s (the low-memory entry) in its symbol table", LowEntrySymbol)
+	}
+	p := metal.LowEntryParamOff
+	if len(code) < p+metal.LowEntryParamLen || string(code[p:p+8]) != metal.LowEntryMagic ||
+		bytes.Count(code, []byte(metal.LowEntryMagic)) != 1 {
+		return nil, fmt.Errorf("linker: metal: %s: parameter block %q not found once at offset %d", LowEntrySymbol, metal.LowEntryMagic, p)
+	}
+	seg := append(code, make([]byte, alignUp(uint64(len(code)), 8)-uint64(len(code)))...)
+	msg := len(seg)
+	seg = append(append(seg, metal.LowEntryTooLittle...), 0)
+	fault := len(seg)
+	seg = append(append(seg, metal.LowEntryFault...), 0)
+	if len(seg) > lowPage {
+		return nil, fmt.Errorf("linker: metal: %s: code and messages take %d bytes, more than its page (%d)", LowEntrySymbol, len(seg), lowPage)
+	}
+	need := alignUp(imageEnd, lowPage) + metal.MinFreeRAM
+	be := binary.BigEndian
+	be.PutUint64(seg[p+metal.LowEntryKentry:], mf.Entry)
+	be.PutUint64(seg[p+metal.LowEntryNeed:], need)
+	be.PutUint64(seg[p+metal.LowEntryNeedMiB:], (need+(1<<20)-1)>>20)
+	be.PutUint32(seg[p+metal.LowEntryMsg:], uint32(msg))
+	be.PutUint32(seg[p+metal.LowEntryFaultMsg:], uint32(fault))
+	return seg, nil
 }
 
 func checkS390(f *elf.File, what string) error {
@@ -166,7 +245,8 @@ func checkS390(f *elf.File, what string) error {
 }
 
 // Assemble returns the image: metal's ELF with one extra PT_LOAD holding the payload
-// (header, loader ELF, argv/env block, symbol table).
+// (header, loader ELF, argv/env block, symbol table) and one at metal.LowEntryBase holding
+// the low-memory entry (lowEntry), which becomes e_entry.
 func Assemble(metalELF, loaderELF, argvEnv []byte) ([]byte, error) {
 	mf, err := elf.NewFile(bytes.NewReader(metalELF))
 	if err != nil {
@@ -217,31 +297,79 @@ func Assemble(metalELF, loaderELF, argvEnv []byte) ([]byte, error) {
 	copy(payload[argsOff:], argvEnv)
 	copy(payload[symsOff:], syms)
 	segs = append(segs, Segment{Addr: payloadAddr, FileSize: total, MemSize: total, Flags: elf.PF_R})
-	if err := CheckMap(mf.Entry, segs); err != nil {
+	if !executable(mf.Entry, segs) {
+		return nil, fmt.Errorf("linker: metal: entry (kentry) %#x is not in an executable segment", mf.Entry)
+	}
+	low, err := lowEntry(mf, metalELF, payloadAddr+total)
+	if err != nil {
+		return nil, err
+	}
+	segs = append([]Segment{{Addr: metal.LowEntryBase, FileSize: uint64(len(low)), MemSize: metal.LowEntrySize, Flags: elf.PF_R | elf.PF_X}}, segs...)
+	if err := CheckMap(metal.LowEntryBase, segs); err != nil {
 		return nil, err
 	}
 
-	out := append([]byte{}, metalELF...)
-	if err := armTraps(mf, out); err != nil {
+	body := append([]byte{}, metalELF...)
+	if err := armTraps(mf, body); err != nil {
 		return nil, err
 	}
+	// file: ELF header | the low-memory entry at rawEntryOffset | metal's file at metalShift
+	// (section headers moved along) | payload | program headers
+	out := make([]byte, metalShift)
+	copy(out, metalELF[:64])
+	copy(out[rawEntryOffset:], low)
+	// In the raw copy the file's first 8 KiB become the lowcore: a program-new PSW there sends
+	// the first program check to the stub, e.g. when the copy overwrote s390-ccw.img itself
+	// (file larger than RAM − 2 MiB) and the CPU starts in garbage.
+	be.PutUint64(out[rawProgramNewPSW:], pswKernel)
+	be.PutUint64(out[rawProgramNewPSW+8:], rawEntryOffset)
+	out = append(out, body...)
+	shoff := be.Uint64(metalELF[40:])
+	shentsize := uint64(be.Uint16(metalELF[58:]))
+	for i := uint64(0); i < uint64(be.Uint16(metalELF[60:])); i++ {
+		sh := out[metalShift+shoff+i*shentsize:]
+		if elf.SectionType(be.Uint32(sh[4:])) != elf.SHT_NULL {
+			be.PutUint64(sh[24:], be.Uint64(sh[24:])+metalShift)
+		}
+	}
+	be.PutUint64(out[40:], shoff+metalShift)
 	fileOff := alignUp(uint64(len(out)), metal.PayloadAlign)
 	out = append(out, make([]byte, fileOff-uint64(len(out)))...)
 	out = append(out, payload...)
 	out = append(out, make([]byte, alignUp(uint64(len(out)), 8)-uint64(len(out)))...)
 
-	// new program header table: metal's (minus PT_PHDR, which no longer describes it) + payload
+	// new program header table: the low-memory entry, then metal's (minus PT_PHDR, which no
+	// longer describes it), then the payload; PT_LOADs stay in address order
 	phoff := be.Uint64(metalELF[32:])
 	phentsize := uint64(be.Uint16(metalELF[54:]))
 	phnum := uint64(be.Uint16(metalELF[56:]))
 	newPhoff := uint64(len(out))
 	n := 0
+	lowPH := make([]byte, 56)
+	be.PutUint32(lowPH[0:], uint32(elf.PT_LOAD))
+	be.PutUint32(lowPH[4:], uint32(elf.PF_R|elf.PF_X))
+	be.PutUint64(lowPH[8:], rawEntryOffset)
+	be.PutUint64(lowPH[16:], metal.LowEntryBase)
+	be.PutUint64(lowPH[24:], metal.LowEntryBase)
+	be.PutUint64(lowPH[32:], uint64(len(low)))
+	be.PutUint64(lowPH[40:], metal.LowEntrySize)
+	be.PutUint64(lowPH[48:], lowPage)
 	for i := uint64(0); i < phnum; i++ {
 		ph := metalELF[phoff+i*phentsize : phoff+(i+1)*phentsize]
-		if elf.ProgType(be.Uint32(ph)) == elf.PT_PHDR {
+		switch elf.ProgType(be.Uint32(ph)) {
+		case elf.PT_PHDR:
 			continue
+		case elf.PT_LOAD:
+			if lowPH != nil {
+				out = append(out, lowPH...)
+				lowPH = nil
+				n++
+			}
 		}
 		out = append(out, ph...)
+		if be.Uint64(ph[8:]) != 0 || be.Uint64(ph[32:]) != 0 { // not an empty GNU_STACK
+			be.PutUint64(out[len(out)-56+8:], be.Uint64(ph[8:])+metalShift)
+		}
 		n++
 	}
 	ph := make([]byte, 56)
@@ -255,6 +383,7 @@ func Assemble(metalELF, loaderELF, argvEnv []byte) ([]byte, error) {
 	be.PutUint64(ph[48:], metal.PayloadAlign)
 	out = append(out, ph...)
 	n++
+	be.PutUint64(out[24:], metal.LowEntryBase) // e_entry
 	be.PutUint64(out[32:], newPhoff)
 	be.PutUint16(out[56:], uint16(n))
 	return out, nil

@@ -17,19 +17,24 @@ import (
 func TestCheckMap(t *testing.T) {
 	text := Segment{Addr: 0x4000000, FileSize: 0x80000, MemSize: 0x80000, Flags: elf.PF_R | elf.PF_X}
 	data := Segment{Addr: 0x4080000, FileSize: 0x1000, MemSize: 0x20000, Flags: elf.PF_R | elf.PF_W}
+	low := Segment{Addr: metal.LowEntryBase, FileSize: 0x400, MemSize: metal.LowEntrySize, Flags: elf.PF_R | elf.PF_X}
 	tests := []struct {
 		name    string
 		entry   uint64
 		segs    []Segment
 		wantErr string
 	}{
-		{"ok", 0x4001000, []Segment{text, data}, ""},
+		{"ok", metal.LowEntryBase, []Segment{low, text, data}, ""},
 		{"linux entry 0x10000", 0x10000, []Segment{{Addr: 0x10000, FileSize: 0x1000, MemSize: 0x1000, Flags: elf.PF_X}}, "as a Linux kernel"},
 		{"linux entry 0x800", 0x800, []Segment{text}, "as a Linux kernel"},
-		{"lowcore", 0x4001000, []Segment{text, {Addr: 0x1000, FileSize: 0x1000, MemSize: 0x1000}}, "overlaps the lowcore"},
-		{"too big for 128 MiB", 0x4001000, []Segment{text, {Addr: 0x4100000, FileSize: 80 << 20, MemSize: 80 << 20}}, "too big"},
-		{"overlap", 0x4001000, []Segment{text, {Addr: 0x4070000, FileSize: 0x20000, MemSize: 0x20000}}, "overlap"},
-		{"entry outside text", 0x4090000, []Segment{text, data}, "not in an executable segment"},
+		{"lowcore", metal.LowEntryBase, []Segment{low, text, {Addr: 0x1000, FileSize: 0x1000, MemSize: 0x1000}}, "overlaps the lowcore"},
+		{"low entry in the lowcore", 0x1800, []Segment{{Addr: 0x1000, FileSize: 0x1000, MemSize: 0x1000, Flags: elf.PF_X}, text}, "overlaps the lowcore"},
+		{"too big for 128 MiB", metal.LowEntryBase, []Segment{low, text, {Addr: 0x4100000, FileSize: 80 << 20, MemSize: 80 << 20}}, "too big"},
+		{"overlap", metal.LowEntryBase, []Segment{low, text, {Addr: 0x4070000, FileSize: 0x20000, MemSize: 0x20000}}, "overlap"},
+		{"low entry reaching into metal", 0x3ff8000, []Segment{{Addr: 0x3ff8000, FileSize: 0x400, MemSize: 0x10000, Flags: elf.PF_X}, text}, "ends above metal.LinkBase"},
+		{"entry outside text", 0x4090000, []Segment{low, text, data}, "not in an executable segment"},
+		{"entry in the low segment's zero fill", metal.LowEntryBase + 0x1000, []Segment{low, text}, "not in an executable segment"},
+		{"entry in metal, not below it", 0x4001000, []Segment{low, text, data}, "ends above metal.LinkBase"},
 	}
 	for _, tt := range tests {
 		err := CheckMap(tt.entry, tt.segs)
@@ -91,9 +96,8 @@ func TestAssembleLayout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("image is not an ELF: %v", err)
 	}
-	mf, _ := elf.NewFile(bytes.NewReader(mb))
-	if f.Entry != mf.Entry || f.Machine != elf.EM_S390 {
-		t.Errorf("entry/machine = %#x/%v, want %#x/EM_S390", f.Entry, f.Machine, mf.Entry)
+	if f.Entry != metal.LowEntryBase || f.Machine != elf.EM_S390 {
+		t.Errorf("entry/machine = %#x/%v, want %#x (metal.LowEntryBase)/EM_S390", f.Entry, f.Machine, metal.LowEntryBase)
 	}
 	var loads []*elf.Prog
 	var end uint64
