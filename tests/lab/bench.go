@@ -53,7 +53,7 @@ func BenchTFTP(w io.Writer, size int) error {
 		pin             bool
 		blksize, window int
 	}{
-		{"pin/tftp lock-step blksize 1428", true, 1428, 0},
+		{"pin/tftp lock-step, asks blksize 1428", true, 1428, 0},
 		{"windowed server blksize 1428 windowsize 1", false, 1428, 1},
 		{"windowed server blksize 1468 windowsize 16", false, 1468, 16},
 		{"windowed server blksize 1468 windowsize 64", false, 1468, 64},
@@ -84,8 +84,8 @@ func BenchTFTP(w io.Writer, size int) error {
 		if !bytes.Equal(got, data) {
 			return fmt.Errorf("bench %s: received %d bytes that differ from the %d sent", r.name, len(got), len(data))
 		}
-		fmt.Fprintf(w, "lab tftp: %-44s %6.1f MB/s (%d MiB in %.2f s, %d timeouts)\n", r.name,
-			float64(size)/el.Seconds()/1e6, size>>20, el.Seconds(), st.Timeouts)
+		fmt.Fprintf(w, "lab tftp: %-44s %6.1f MB/s (%d MiB in %.2f s, granted blksize %d windowsize %d, %d timeouts)\n", r.name,
+			float64(size)/el.Seconds()/1e6, size>>20, el.Seconds(), st.Blksize, st.Windowsize, st.Timeouts)
 	}
 	return nil
 }
