@@ -166,7 +166,7 @@ func TestRequestOptions(t *testing.T) {
 				wantACK(t, mustRecv(s), 1)
 			}()
 			c := &Client{Listen: hostListen, Options: tt.o}
-			if _, err := c.Get(context.Background(), s.addr(), "f", &memFile{}); err != nil {
+			if _, err := c.Get(guardCtx(t), s.addr(), "f", &memFile{}); err != nil {
 				t.Errorf("Get = %v", err)
 			}
 			<-done
@@ -332,6 +332,35 @@ func TestBadServers(t *testing.T) {
 			},
 		},
 		{
+			name: "options refused with ERROR 4 (old servers) then plain",
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, errPkt(ErrCodeIllegalOp, "unknown option"))
+				p, from := s.recv()
+				if _, opts := rrqOptions(t, p); len(opts) != 0 {
+					t.Errorf("fallback RRQ carries options %v", opts)
+				}
+				s.send(from, dataPkt(1, data[:10]))
+				wantACK(t, mustRecv(s), 1)
+			},
+			want: data[:10],
+			check: func(t *testing.T, r Result) {
+				if r.Stats.Fallbacks != 1 || r.BlockSize != 512 {
+					t.Errorf("fallbacks %d, block size %d; want 1 fallback and 512-byte blocks", r.Stats.Fallbacks, r.BlockSize)
+				}
+			},
+		},
+		{
+			name: "ERROR 4 to a request without options is final",
+			o:    Options{BlockSize: 512, NoTransferSize: true},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, errPkt(ErrCodeIllegalOp, "no"))
+				if p := s.recvTimeout(30 * time.Millisecond); p != nil {
+					t.Errorf("client answered the ERROR with % x, want silence", []byte(p))
+				}
+			},
+			wantErr: `: no (code 4)`,
+		},
+		{
 			name: "oversized DATA",
 			o:    Options{MaxBadPackets: 2},
 			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
@@ -416,7 +445,7 @@ func TestBadServers(t *testing.T) {
 			o.Clock = clock
 			c := &Client{Listen: hostListen, Options: o}
 			m := &memFile{}
-			res, err := c.Get(context.Background(), s.addr(), "file", m)
+			res, err := c.Get(guardCtx(t), s.addr(), "file", m)
 			<-done
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -451,7 +480,7 @@ func TestServerStopsAnswering(t *testing.T) {
 		var res Result
 		go func() {
 			var err error
-			res, err = c.Get(context.Background(), s.addr(), "f", &memFile{})
+			res, err = c.Get(guardCtx(t), s.addr(), "f", &memFile{})
 			errc <- err
 		}()
 		for i := 0; i < 4; i++ {
@@ -478,7 +507,7 @@ func TestServerStopsAnswering(t *testing.T) {
 		c := &Client{Listen: hostListen, Options: Options{Clock: clock, Retries: 2}}
 		errc := make(chan error, 1)
 		go func() {
-			_, err := c.Get(context.Background(), s.addr(), "f", &memFile{})
+			_, err := c.Get(guardCtx(t), s.addr(), "f", &memFile{})
 			errc <- err
 		}()
 		_, from := s.recv()
@@ -499,7 +528,7 @@ func TestServerStopsAnswering(t *testing.T) {
 	t.Run("cancelled", func(t *testing.T) {
 		s := newScriptServer(t)
 		c := &Client{Listen: hostListen}
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(guardCtx(t))
 		errc := make(chan error, 1)
 		go func() {
 			_, err := c.Get(ctx, s.addr(), "f", &memFile{})
@@ -530,7 +559,7 @@ func TestRollover(t *testing.T) {
 			}()
 			c := &Client{Listen: hostListen, Options: Options{BlockSize: 8, WindowSize: 64, NoTransferSize: true}}
 			m := &memFile{}
-			_, err := c.Get(context.Background(), s.addr(), "f", m)
+			_, err := c.Get(guardCtx(t), s.addr(), "f", m)
 			<-done
 			if err != nil {
 				t.Fatalf("Get = %v", err)

@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -29,6 +30,18 @@ func (m *memFile) bytes() []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]byte(nil), m.buf...)
+}
+
+// hangGuard bounds every scripted transfer in wall time. The scripts drive the client on a manual clock, so a client
+// that stops answering the script (a bug) would otherwise wait forever; with the guard the test fails with the
+// cancelled Get's error instead of hanging until the test binary's timeout.
+const hangGuard = 15 * time.Second
+
+// guardCtx returns a context that is cancelled after hangGuard or when the test ends.
+func guardCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func hostListen() (net.PacketConn, error) { return net.ListenPacket("udp4", "127.0.0.1:0") }
