@@ -59,11 +59,16 @@ type dhcpServer struct {
 	naks   int
 }
 
-func (l *Lab) startDHCP() error {
-	d := &dhcpServer{l: l, cfg: l.cfg.DHCP, leases: map[string]netip.Addr{}, next: FirstLease}
-	for mac, a := range d.cfg.Leases {
+func newDHCPServer(l *Lab, cfg DHCPConfig) *dhcpServer {
+	d := &dhcpServer{l: l, cfg: cfg, leases: map[string]netip.Addr{}, next: FirstLease}
+	for mac, a := range cfg.Leases {
 		d.leases[strings.ToLower(mac)] = a
 	}
+	return d
+}
+
+func (l *Lab) startDHCP() error {
+	d := newDHCPServer(l, l.cfg.DHCP)
 	conn, err := l.udpConn(netip.Addr{}, 67)
 	if err != nil {
 		return err

@@ -346,3 +346,23 @@ func TestWritesPcapPerRun(t *testing.T) {
 		t.Errorf("pcap is %d bytes after a 5000-byte transfer", st.Size())
 	}
 }
+
+func TestDHCPLeasesPerMAC(t *testing.T) {
+	l, err := New(Config{DHCP: DHCPConfig{RebootTime: -1, Leases: map[string]netip.Addr{"52:54:00:00:00:02": netip.MustParseAddr("10.0.2.99")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d := newDHCPServer(l, l.cfg.DHCP)
+	tests := []struct{ mac, want string }{
+		{"52:54:00:00:00:01", "10.0.2.15"},
+		{"52:54:00:00:00:02", "10.0.2.99"}, // fixed
+		{"52:54:00:00:00:03", "10.0.2.16"},
+		{"52:54:00:00:00:01", "10.0.2.15"}, // stable
+	}
+	for _, tt := range tests {
+		if got := d.lease(tt.mac).String(); got != tt.want {
+			t.Errorf("lease(%s) = %s, want %s", tt.mac, got, tt.want)
+		}
+	}
+}
