@@ -16,13 +16,14 @@ import (
 // DHCPConfig is what the lab's DHCPv4 server hands out. Options 1 (/24), 3 and 6 (the lab),
 // 51 (1 h) and 54 are always sent; the rest only when set.
 type DHCPConfig struct {
-	Off        bool   // no DHCP server at all
-	Bootfile   string // option 67 and the BOOTP file field
-	ServerName string // option 66 (a name resolved by the lab's DNS, or a dotted quad); "" = not sent
-	Domain     string // option 15
-	ConfigFile string // option 209 (pxelinux configfile)
-	PathPrefix string // option 210 (pxelinux pathprefix)
-	RebootTime int    // option 211 in seconds; < 0 = not sent
+	Off        bool       // no DHCP server at all
+	Bootfile   string     // option 67 and the BOOTP file field
+	ServerName string     // option 66 (a name resolved by the lab's DNS, or a dotted quad); "" = not sent
+	SIAddr     netip.Addr // the BOOTP siaddr (next server); invalid = the lab (10.0.2.2)
+	Domain     string     // option 15
+	ConfigFile string     // option 209 (pxelinux configfile)
+	PathPrefix string     // option 210 (pxelinux pathprefix)
+	RebootTime int        // option 211 in seconds; < 0 = not sent
 
 	Delay  time.Duration         // wait before each OFFER and ACK
 	NAKs   int                   // NAK this many REQUESTs before ACKing
@@ -148,6 +149,13 @@ func (d *dhcpServer) handle(conn net.PacketConn, _ net.Addr, m *dhcpv4.DHCPv4) {
 	}
 }
 
+func (d *dhcpServer) siaddr() netip.Addr {
+	if d.cfg.SIAddr.IsValid() {
+		return d.cfg.SIAddr
+	}
+	return LabAddr
+}
+
 func (d *dhcpServer) sleep() {
 	if d.cfg.Delay > 0 {
 		time.Sleep(d.cfg.Delay)
@@ -161,7 +169,7 @@ func (d *dhcpServer) reply(conn net.PacketConn, req *dhcpv4.DHCPv4, mt dhcpv4.Me
 		yi := net.IP(d.lease(req.ClientHWAddr.String()).AsSlice())
 		mods = append(mods,
 			dhcpv4.WithYourIP(yi),
-			dhcpv4.WithServerIP(net.IP(LabAddr.AsSlice())), // both servers point at the lab's TFTP server
+			dhcpv4.WithServerIP(net.IP(d.siaddr().AsSlice())), // both servers point at the lab's TFTP server
 			dhcpv4.WithNetmask(net.CIDRMask(labPrefix, 32)),
 			dhcpv4.WithRouter(net.IP(LabAddr.AsSlice())),
 			dhcpv4.WithDNS(net.IP(LabAddr.AsSlice())),

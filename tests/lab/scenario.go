@@ -319,6 +319,12 @@ func (p *scenarioParser) parseDHCP(rest string) error {
 			return err
 		}
 		d.NAKs = n
+	case "siaddr":
+		a, err := netip.ParseAddr(val)
+		if err != nil || !a.Is4() {
+			return p.errf("dhcp siaddr needs an IPv4 address, got %q", val)
+		}
+		d.SIAddr = a
 	case "lease":
 		mac, ip := splitWord(val)
 		hw, err1 := net.ParseMAC(mac)

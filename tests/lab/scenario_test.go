@@ -42,6 +42,7 @@ dhcp   delay 250ms
 dhcp   nak 2
 dhcp   second other.cfg
 dhcp   lease 52:54:00:aa:bb:cc 10.0.2.99
+dhcp   siaddr 10.0.2.7
 dns    TFTP.example. 10.0.2.2
 file   k kernel
 file   c text "  two spaces"
@@ -80,7 +81,7 @@ nolog  y
 	d := sc.DHCP
 	if d.Bootfile != "/" || d.ServerName != "tftp.example" || d.Domain != "example" || d.ConfigFile != "a.cfg" ||
 		d.PathPrefix != "p/" || d.RebootTime != 30 || d.Delay != 250*time.Millisecond || d.NAKs != 2 ||
-		d.Second == nil || d.Second.Bootfile != "other.cfg" || d.Leases["52:54:00:aa:bb:cc"].String() != "10.0.2.99" {
+		d.Second == nil || d.Second.Bootfile != "other.cfg" || d.Leases["52:54:00:aa:bb:cc"].String() != "10.0.2.99" || d.SIAddr.String() != "10.0.2.7" {
 		t.Errorf("DHCP = %+v", d)
 	}
 	if sc.DNS["tftp.example"].String() != "10.0.2.2" {
@@ -133,6 +134,7 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"bad uuid", head + "uuid 1234\n", "s.scn:3: uuid \"1234\" is not in 8-4-4-4-12 form"},
 		{"dhcp value missing", head + "dhcp bootfile\n", "s.scn:3: dhcp bootfile needs a value"},
 		{"dhcp unknown", head + "dhcp option99 x\n", "s.scn:3: unknown dhcp setting \"option99\""},
+		{"dhcp siaddr", head + "dhcp siaddr host\n", "s.scn:3: dhcp siaddr needs an IPv4 address, got \"host\""},
 		{"dhcp nak count", head + "dhcp nak -1\n", "s.scn:3: bad count \"-1\" (want an integer >= 0)"},
 		{"file twice", head + "file a zeros 1\nfile a zeros 2\n", "s.scn:4: file \"a\" already defined on line 3"},
 		{"file kind", head + "file a blob\n", "s.scn:3: unknown file kind \"blob\" (want kernel, initrd, zeros, random, text, crlf, u64)"},

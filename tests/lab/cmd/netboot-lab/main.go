@@ -36,6 +36,7 @@ func main() {
 	benchTFTP := flag.Bool("bench-tftp", false, "measure the lab's TFTP server throughput through its stack (no QEMU) and exit")
 	benchSize := flag.Int("bench-size", 32<<20, "bytes per transfer for -bench-tftp and -bench-qemu")
 	benchQEMU := flag.Bool("bench-qemu", false, "measure the firmware's TFTP throughput over slirp and over the lab and exit")
+	list := flag.Bool("list", false, "list the scenarios with their descriptions and exit")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -74,6 +75,16 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netboot-lab:", err)
 		os.Exit(2)
+	}
+	if *list {
+		for _, sc := range all {
+			xf := ""
+			if why, ok := sc.XFail["qemu"]; ok {
+				xf = " [xfail qemu: " + why + "]"
+			}
+			fmt.Printf("%-24s %4.0fs  %s%s\n", sc.Name, sc.Timeout.Seconds(), sc.Desc, xf)
+		}
+		return
 	}
 	var chosen []*lab.Scenario
 	if *scenario == "all" {
