@@ -73,7 +73,7 @@ func TestAcquireOverGVisor(t *testing.T) {
 	var events []string
 	c := &Client{Conn: conn, HWAddr: clientMAC, UUID: uuid, OfferWait: 50 * time.Millisecond,
 		Progress: func(e Event) { events = append(events, fmt.Sprintf("%s %v", e.Type, e.Server)) }}
-	l, err := c.Acquire(context.Background())
+	l, err := c.Acquire(guardCtx(t))
 	if err != nil {
 		t.Fatalf("Acquire = %v (stats %+v)", err, c.Stats)
 	}
@@ -128,7 +128,7 @@ func TestNakRestartsDiscovery(t *testing.T) {
 	var events []string
 	c := &Client{Conn: conn, HWAddr: clientMAC, OfferWait: 10 * time.Millisecond,
 		Progress: func(e Event) { events = append(events, e.Type.String()+e.Text) }}
-	l, err := c.Acquire(context.Background())
+	l, err := c.Acquire(guardCtx(t))
 	if err != nil {
 		t.Fatalf("Acquire = %v", err)
 	}
@@ -227,5 +227,72 @@ func TestCancel(t *testing.T) {
 	// The socket is the caller's: it must still work after Acquire returned.
 	if _, err := conn.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4bcast, Port: 67}); err != nil {
 		t.Errorf("socket unusable after Acquire: %v", err)
+	}
+}
+
+// guardCtx bounds an Acquire that runs on the wall clock: a client that stops making progress (a bug) fails the
+// test with context.DeadlineExceeded instead of retrying for DefaultTotal.
+func guardCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestRepliesNotForUs answers each REQUEST first with replies the client must drop (another transaction, another
+// server, another client's chaddr), then with the real ACK, which lacks option 54: the lease takes the server
+// identifier from the OFFER.
+func TestRepliesNotForUs(t *testing.T) {
+	otherMAC := net.HardwareAddr{0x52, 0x54, 0x00, 0x99, 0x99, 0x99}
+	lab := &labServer{
+		offer: func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			return []*dhcp.DHCPv4{replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2")}
+		},
+		answer: func(req *dhcp.DHCPv4) *dhcp.DHCPv4 { return nil },
+	}
+	lab.answerAll = func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+		otherXID := req.TransactionID
+		otherXID[0] ^= 0xff
+		wrongXID := replyTo(req, dhcp.MessageTypeAck, "10.0.2.2", dhcp.WithTransactionID(otherXID),
+			dhcp.WithYourIP(net.ParseIP("10.0.2.66")))
+		otherServer := replyTo(req, dhcp.MessageTypeAck, "10.0.2.9", dhcp.WithYourIP(net.ParseIP("10.0.2.77")))
+		otherClient := replyTo(req, dhcp.MessageTypeAck, "10.0.2.2", dhcp.WithHwAddr(otherMAC),
+			dhcp.WithYourIP(net.ParseIP("10.0.2.88")))
+		ack := replyTo(req, dhcp.MessageTypeAck, "10.0.2.2")
+		ack.Options.Del(dhcp.OptionServerIdentifier)
+		return []*dhcp.DHCPv4{wrongXID, otherServer, otherClient, ack}
+	}
+	conn := startLab(t, lab)
+	c := &Client{Conn: conn, HWAddr: clientMAC, OfferWait: 10 * time.Millisecond}
+	l, err := c.Acquire(guardCtx(t))
+	if err != nil {
+		t.Fatalf("Acquire = %v (stats %+v)", err, c.Stats)
+	}
+	if l.Addr.Addr() != mustAddr("10.0.2.15") || l.ServerID != mustAddr("10.0.2.2") {
+		t.Errorf("Acquire = addr %v server %v, want 10.0.2.15 from 10.0.2.2 (server id taken from the OFFER)", l.Addr, l.ServerID)
+	}
+	if c.Stats.Ignored != 3 {
+		t.Errorf("stats %+v, want 3 ignored replies (xid, server, chaddr)", c.Stats)
+	}
+}
+
+// TestReleaseSkipsBOOTP: a BOOTP reply is no lease, so Release sends nothing; a DHCP lease is released by unicast
+// to its server with the leased address as ciaddr.
+func TestReleaseSkipsBOOTP(t *testing.T) {
+	lab := &labServer{}
+	conn := startLab(t, lab)
+	c := &Client{Conn: conn, HWAddr: clientMAC}
+	bootp := &Lease{Addr: mustPrefix("10.0.2.15/24"), ServerID: mustAddr("10.0.2.2"), BOOTP: true, HWAddr: clientMAC}
+	if err := c.Release(bootp); err != nil || c.Stats.Sent != 0 {
+		t.Errorf("Release(BOOTP lease) = %v after %d messages, want nil and nothing sent", err, c.Stats.Sent)
+	}
+	lease := &Lease{Addr: mustPrefix("10.0.2.15/24"), ServerID: mustAddr("10.0.2.2"), HWAddr: clientMAC}
+	if err := c.Release(lease); err != nil {
+		t.Fatalf("Release = %v", err)
+	}
+	waitSeen(t, lab, 1)
+	m := lab.seen()[0]
+	if m.MessageType() != dhcp.MessageTypeRelease || !m.ClientIPAddr.Equal(net.ParseIP("10.0.2.15")) ||
+		!m.ServerIdentifier().Equal(net.ParseIP("10.0.2.2")) {
+		t.Errorf("lab saw %s ciaddr %v sid %v, want RELEASE of 10.0.2.15 to 10.0.2.2", m.MessageType(), m.ClientIPAddr, m.ServerIdentifier())
 	}
 }

@@ -63,6 +63,8 @@ type labServer struct {
 	requests []*dhcp.DHCPv4 // every DISCOVER/REQUEST/RELEASE seen
 	offer    func(req *dhcp.DHCPv4) []*dhcp.DHCPv4
 	answer   func(req *dhcp.DHCPv4) *dhcp.DHCPv4
+	// answerAll, when set, replaces answer and may send several replies to one REQUEST.
+	answerAll func(req *dhcp.DHCPv4) []*dhcp.DHCPv4
 }
 
 func (l *labServer) handle(conn net.PacketConn, peer net.Addr, m *dhcp.DHCPv4) {
@@ -76,7 +78,9 @@ func (l *labServer) handle(conn net.PacketConn, peer net.Addr, m *dhcp.DHCPv4) {
 			out = l.offer(m)
 		}
 	case dhcp.MessageTypeRequest:
-		if l.answer != nil {
+		if l.answerAll != nil {
+			out = l.answerAll(m)
+		} else if l.answer != nil {
 			if a := l.answer(m); a != nil {
 				out = append(out, a)
 			}
