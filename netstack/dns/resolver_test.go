@@ -70,6 +70,16 @@ func reply(req dnsmessage.Message, rcode dnsmessage.RCode, answers ...dnsmessage
 	return b
 }
 
+// echo packs req itself with answers but the QR bit clear: a query, not a response.
+func echo(req dnsmessage.Message, answers ...dnsmessage.Resource) []byte {
+	m := dnsmessage.Message{Header: req.Header, Questions: req.Questions, Answers: answers}
+	b, err := m.Pack()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func rr(name string, body dnsmessage.ResourceBody) dnsmessage.Resource {
 	return dnsmessage.Resource{Header: dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(name), Class: dnsmessage.ClassINET, TTL: 60}, Body: body}
 }
@@ -97,8 +107,17 @@ func zone(req dnsmessage.Message) [][]byte {
 			reply(bad, dnsmessage.RCodeSuccess, rr("spoofed.lab.", &dnsmessage.AResource{A: [4]byte{6, 6, 6, 6}})),
 			reply(other, dnsmessage.RCodeSuccess, rr("x.lab.", &dnsmessage.AResource{A: [4]byte{6, 6, 6, 6}})),
 			[]byte("garbage"),
+			echo(req, rr("spoofed.lab.", &dnsmessage.AResource{A: [4]byte{6, 6, 6, 6}})), // not a response (QR clear)
 			reply(req, dnsmessage.RCodeSuccess, rr("spoofed.lab.", &dnsmessage.AResource{A: [4]byte{10, 0, 2, 7}})),
 		}
+	case name == "chaos.lab." && q.Type == dnsmessage.TypeA:
+		chaos := rr("chaos.lab.", &dnsmessage.AResource{A: [4]byte{6, 6, 6, 6}})
+		chaos.Header.Class = dnsmessage.ClassCHAOS
+		return [][]byte{reply(req, dnsmessage.RCodeSuccess, chaos, rr("chaos.lab.", &dnsmessage.AResource{A: [4]byte{10, 0, 2, 8}}))}
+	case name == "loop.lab." && q.Type == dnsmessage.TypeA:
+		return [][]byte{reply(req, dnsmessage.RCodeSuccess,
+			rr("loop.lab.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop2.lab.")}),
+			rr("loop2.lab.", &dnsmessage.CNAMEResource{CNAME: dnsmessage.MustNewName("loop.lab.")}))}
 	case name == "silent.lab.":
 		return nil
 	case name == "fail.lab.":
@@ -123,10 +142,12 @@ func TestLookupHost(t *testing.T) {
 		{host: "TFTP.Lab.", want: "[10.0.2.2 fec0::2]"},
 		{host: "boot.lab", want: "[10.0.2.9]"},
 		{host: "spoofed.lab", want: "[10.0.2.7]"},
+		{host: "chaos.lab", want: "[10.0.2.8]"},
 		{host: "10.0.2.44", want: "[10.0.2.44]"},
 		{host: "[fec0::9]", want: "[fec0::9]"},
 		{host: "kernel", search: []string{"nowhere.org", "example.com"}, want: "[10.0.2.3]"},
 		{host: "missing.lab", wantErr: `dns lookup "missing.lab" (A): server 127.0.0.1: no such host`, wantIs: ErrNotFound},
+		{host: "loop.lab", wantErr: `dns lookup "loop.lab" (A): server 127.0.0.1: no such host`, wantIs: ErrNotFound},
 		{host: "fail.lab", wantErr: `dns lookup "fail.lab" (A): server 127.0.0.1: server answered ServerFailure`},
 	} {
 		t.Run(tt.host, func(t *testing.T) {
@@ -167,6 +188,85 @@ func TestSilentServerFallsBack(t *testing.T) {
 	}
 }
 
+// TestServerOrder: NXDOMAIN is a definite answer (the next server is not asked); SERVFAIL moves on to the next
+// server at once (no second try at the failing one).
+func TestServerOrder(t *testing.T) {
+	// Two fake servers on one port, at 127.0.0.1 and 127.0.0.2.
+	first, port := startFake(t, func(req dnsmessage.Message) [][]byte {
+		if strings.HasPrefix(req.Questions[0].Name.String(), "gone.") {
+			return [][]byte{reply(req, dnsmessage.RCodeNameError)}
+		}
+		return [][]byte{reply(req, dnsmessage.RCodeServerFailure)}
+	})
+	c, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.2:%d", port))
+	if err != nil {
+		t.Skipf("second loopback address: %v", err)
+	}
+	second, _ := serveFake(t, c, func(req dnsmessage.Message) [][]byte {
+		name := req.Questions[0].Name.String()
+		return [][]byte{reply(req, dnsmessage.RCodeSuccess, rr(name, &dnsmessage.AResource{A: [4]byte{10, 0, 2, 5}}))}
+	})
+	r := &Resolver{Servers: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}, Port: port,
+		Listen: func() (net.PacketConn, error) { return net.ListenPacket("udp4", "0.0.0.0:0") }, Timeout: time.Second, Attempts: 3}
+	if got, err := r.Lookup(context.Background(), "gone.lab", dnsmessage.TypeA); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Lookup(gone.lab) = %v, %v; want ErrNotFound from the first server", got, err)
+	}
+	if n := len(second.queries); n != 0 {
+		t.Errorf("second server got %d queries after the first said NXDOMAIN, want 0", n)
+	}
+	got, err := r.Lookup(context.Background(), "boot.lab", dnsmessage.TypeA)
+	if err != nil || fmt.Sprint(got) != "[10.0.2.5]" {
+		t.Errorf("Lookup(boot.lab) = %v, %v; want [10.0.2.5] from the second server", got, err)
+	}
+	if n := len(first.queries); n != 2 {
+		t.Errorf("first server got %d queries (gone.lab, boot.lab), want 2: SERVFAIL is not retried", n)
+	}
+}
+
+// TestOffPathAnswer: an answer with the right ID and question from another port than the server's is ignored.
+func TestOffPathAnswer(t *testing.T) {
+	forger, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { forger.Close() })
+	srv, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port := serveFake(t, srv, func(req dnsmessage.Message) [][]byte {
+		return [][]byte{reply(req, dnsmessage.RCodeSuccess, rr("tftp.lab.", &dnsmessage.AResource{A: [4]byte{10, 0, 2, 2}}))}
+	})
+	// The client's socket is wrapped so that each query first makes the forger send a matching answer to it.
+	r := &Resolver{Servers: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Port: port, Timeout: 2 * time.Second}
+	r.Listen = func() (net.PacketConn, error) {
+		c, err := hostListen()
+		if err != nil {
+			return nil, err
+		}
+		return &forgingConn{PacketConn: c, forger: forger}, nil
+	}
+	got, err := r.Lookup(context.Background(), "tftp.lab", dnsmessage.TypeA)
+	if err != nil || fmt.Sprint(got) != "[10.0.2.2]" || r.Stats.Ignored != 1 {
+		t.Errorf("Lookup = %v, %v, stats %+v; want [10.0.2.2] with the forged answer ignored", got, err, r.Stats)
+	}
+}
+
+// forgingConn sends, for each query written, a matching answer (6.6.6.6) from forger to the query's source.
+type forgingConn struct {
+	net.PacketConn
+	forger net.PacketConn
+}
+
+func (c *forgingConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	var q dnsmessage.Message
+	if err := q.Unpack(b); err == nil {
+		c.forger.WriteTo(reply(q, dnsmessage.RCodeSuccess, rr(q.Questions[0].Name.String(), &dnsmessage.AResource{A: [4]byte{6, 6, 6, 6}})),
+			c.PacketConn.LocalAddr())
+	}
+	return c.PacketConn.WriteTo(b, to)
+}
+
 func TestNoServers(t *testing.T) {
 	r := &Resolver{Listen: hostListen}
 	if _, err := r.LookupHost(context.Background(), "x.lab"); !errors.Is(err, ErrNoServers) {
@@ -190,6 +290,9 @@ func TestDnsmasq(t *testing.T) {
 		"--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--user=root",
 		"--address=/tftp.lab/10.0.2.2", "--address=/tftp.lab/fec0::2", "--pid-file=")
 	if err := cmd.Start(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("start dnsmasq: %v", err)
+		}
 		t.Skipf("start dnsmasq: %v", err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
