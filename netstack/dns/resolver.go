@@ -4,7 +4,8 @@
 // Spec: RFC 1035 (messages, §4.1; UDP transport, §4.2.1), RFC 3596 (AAAA). Message encoding is
 // golang.org/x/net/dns/dnsmessage. Supported subset and deviations:
 //   - Recursive queries (RD set) to the servers from DHCP option 6 / DHCPv6 option 23, tried in order, each
-//     Attempts times with Timeout per try. No caching, no EDNS0, no DNSSEC.
+//     Attempts times with Timeout per try; a server that answers SERVFAIL or REFUSED is left at once for the next,
+//     and NXDOMAIN (or no address) from any server is final. No caching, no EDNS0, no DNSSEC.
 //   - A truncated answer (TC) is used if it carries addresses; there is no TCP fallback (an A/AAAA answer for a
 //     boot server fits in 512 bytes).
 //   - CNAME chains inside one answer are followed (up to 8 links).
@@ -36,7 +37,8 @@ const (
 )
 
 var (
-	// ErrNotFound means every server answered that the name has no such record (NXDOMAIN or no data).
+	// ErrNotFound means a server answered that the name has no such record (NXDOMAIN, or an answer without an
+	// address for it). That answer is final: the other servers are not asked.
 	ErrNotFound = errors.New("no such host")
 	// ErrNoServers means the resolver has no server to ask.
 	ErrNoServers = errors.New("no DNS servers")
