@@ -19,6 +19,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
@@ -58,7 +59,8 @@ type Config struct {
 	Files   map[string]*File      // by TFTP/HTTP path without leading '/'
 	DNS     map[string]netip.Addr // A records (names without trailing dot, lower case)
 	Faults  Faults
-	PinTFTP bool // TFTP by pin/tftp v3 (single-port mode) instead of the lab's own windowed server
+	PinTFTP bool        // TFTP by pin/tftp v3 (single-port mode) instead of the lab's own windowed server
+	IPv6    *IPv6Config // non-nil: RA + DHCPv6 + TFTP on fec0::2 as well
 
 	Pcap io.Writer // pcap of every frame at the QEMU side of the link; nil = none
 	Log  io.Writer // a copy of every event line; nil = none
@@ -115,7 +117,8 @@ func New(cfg Config) (*Lab, error) {
 
 func (l *Lab) buildStack() error {
 	l.stack = stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol,
+			ipv6.NewProtocolWithOptions(ipv6.Options{DADConfigs: stack.DADConfigurations{DupAddrDetectTransmits: 0}})},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol},
 	})
 	l.link = &directLink{Endpoint: channel.New(512, 1500+header.EthernetMinimumSize, tcpip.LinkAddress(LabMAC)), l: l}
@@ -181,15 +184,19 @@ func (l *Lab) onClose(f func()) {
 // with SO_BROADCAST and SO_REUSEADDR set, as a net.PacketConn.
 func (l *Lab) udpConn(addr netip.Addr, port uint16) (*gonet.UDPConn, error) {
 	var wq waiter.Queue
-	ep, err := l.stack.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	proto := ipv4.ProtocolNumber
+	if addr.Is6() {
+		proto = ipv6.ProtocolNumber
+	}
+	ep, err := l.stack.NewEndpoint(udp.ProtocolNumber, proto, &wq)
 	if err != nil {
 		return nil, fmt.Errorf("lab: udp endpoint for port %d: %s", port, err)
 	}
 	ep.SocketOptions().SetBroadcast(true)
 	ep.SocketOptions().SetReuseAddress(true) // the second DHCP server binds 10.0.2.3:67 beside *:67
 	fa := tcpip.FullAddress{NIC: nicID, Port: port}
-	if addr.IsValid() {
-		fa.Addr = tcpip.AddrFrom4(addr.As4())
+	if addr.IsValid() && !addr.IsUnspecified() {
+		fa.Addr = tcpipAddr(addr)
 	}
 	if err := ep.Bind(fa); err != nil {
 		ep.Close()
@@ -203,6 +210,11 @@ func (l *Lab) udpConn(addr netip.Addr, port uint16) (*gonet.UDPConn, error) {
 func (l *Lab) startServers() error {
 	if !l.cfg.DHCP.Off {
 		if err := l.startDHCP(); err != nil {
+			return err
+		}
+	}
+	if l.cfg.IPv6 != nil {
+		if err := l.setupIPv6(); err != nil {
 			return err
 		}
 	}
@@ -268,6 +280,12 @@ func (l *Lab) pumpFromGuest(conn io.Reader) {
 			return
 		}
 		l.pcap.WriteFrame(time.Now(), frame)
+		if l.cfg.IPv6 != nil {
+			if mac, ok := isRouterSolicit(frame); ok {
+				l.Logf("ndp: router solicitation from %s", mac)
+				l.toGuest(routerAdvert(mac))
+			}
+		}
 		for _, d := range l.inj.Apply(frame, FromGuest) {
 			if d.After > 0 {
 				f := d.Frame

@@ -67,7 +67,7 @@ type Result struct {
 // BuildConfig turns the scenario's file specs into a lab Config; fixtures is the directory
 // holding vmlinuz and initrd.gz.
 func (sc *Scenario) BuildConfig(fixtures string) (Config, error) {
-	cfg := Config{DHCP: sc.DHCP, DNS: sc.DNS, Faults: sc.Faults, PinTFTP: sc.PinTFTP, Files: map[string]*File{}}
+	cfg := Config{DHCP: sc.DHCP, DNS: sc.DNS, Faults: sc.Faults, PinTFTP: sc.PinTFTP, IPv6: sc.IPv6, Files: map[string]*File{}}
 	rng := rand.New(rand.NewSource(1))
 	for _, fs := range sc.Files {
 		var data []byte

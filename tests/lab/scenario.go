@@ -28,6 +28,7 @@ type Scenario struct {
 	DNS     map[string]netip.Addr
 	Files   []*FileSpec
 	PinTFTP bool
+	IPv6    *IPv6Config // set by dhcp6: the lab also runs RA, DHCPv6 and TFTP on fec0::2
 	Faults  Faults
 
 	Want, WantNot []string // console text, wants in order
@@ -208,6 +209,12 @@ func (p *scenarioParser) parseLine(line string) error {
 		return p.parseFile(rest)
 	case "tftp":
 		return p.parseTFTP(rest)
+	case "dhcp6":
+		key, val := splitWord(rest)
+		if key != "bootfile-url" || val == "" {
+			return p.errf("dhcp6 wants bootfile-url URL")
+		}
+		sc.IPv6 = &IPv6Config{BootURL: val}
 	case "fault":
 		return p.parseFault(rest)
 	case "want", "wantnot", "log", "nolog":

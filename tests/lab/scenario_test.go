@@ -143,6 +143,7 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"tftp before file", head + "tftp truncate a 1\n", "s.scn:3: tftp truncate: file \"a\" is not defined (yet)"},
 		{"xfail without reason", head + "xfail qemu\n", "s.scn:3: xfail needs a firmware name and a reason"},
 		{"dns bad ip", head + "dns a.b 1::2\n", "s.scn:3: dns needs NAME IPV4, got \"a.b 1::2\""},
+		{"dhcp6 without url", head + "dhcp6 bootfile-url\n", "s.scn:3: dhcp6 wants bootfile-url URL"},
 		{"want empty", head + "want\n", "s.scn:3: want needs text"},
 	}
 	for _, tt := range tests {

@@ -45,6 +45,14 @@ func (l *Lab) startTFTP() error {
 	if !l.cfg.PinTFTP {
 		w := &windowedServer{l: l, conn: conn}
 		go w.serve()
+		if l.cfg.IPv6 != nil {
+			conn6, err := l.udpConn(LabAddr6, 69)
+			if err != nil {
+				return err
+			}
+			w6 := &windowedServer{l: l, conn: conn6}
+			go w6.serve()
+		}
 		return nil
 	}
 	srv := tftp.NewServer(l.pinRead, nil)

@@ -144,7 +144,11 @@ func (w *windowedServer) transfer(p []byte, peer net.Addr) {
 		w.conn.WriteTo(tftpError(tftpErrIllegalOp, err.Error()), peer)
 		return
 	}
-	conn, err := l.udpConn(LabAddr, 0) // a fresh TID
+	local := LabAddr
+	if ua, ok := peer.(*net.UDPAddr); ok && ua.IP.To4() == nil {
+		local = LabAddr6
+	}
+	conn, err := l.udpConn(local, 0) // a fresh TID
 	if err != nil {
 		l.Logf("tftp: RRQ %q: %v", r.name, err)
 		return
