@@ -21,6 +21,9 @@ import (
 	"netipl/pxecfg"
 )
 
+// offerWait is how long DHCP offers are collected after the first one.
+const offerWait = 100 * time.Millisecond
+
 // bufferReserve is loader memory kept free when payload parts must be buffered: the loader's own
 // heap, gVisor's socket buffers and the kexec bookkeeping.
 const bufferReserve = 32 << 20
@@ -166,7 +169,9 @@ func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con 
 	if err != nil {
 		return nil, nil, fmt.Errorf("dhcp: listen on port 68: %w", err)
 	}
-	d := &dhcpv4.Client{Conn: c4, HWAddr: m.MAC, Total: o.DHCPTime}
+	// Offers are collected for offerWait after the first (a server with a boot file beats one
+	// without); the client's 300 ms default is a third of QEMU's whole time to kernel.
+	d := &dhcpv4.Client{Conn: c4, HWAddr: m.MAC, Total: o.DHCPTime, OfferWait: offerWait}
 	if m.UUID != ([16]byte{}) {
 		d.UUID = m.UUID[:]
 	}
