@@ -73,7 +73,8 @@ type Client struct {
 	MaxRedirects int
 	// Resumes bounds Range requests after dropped connections; 0 means DefaultResumes, negative means none.
 	Resumes int
-	// ResponseTimeout bounds the wait for response headers and each body read stall; 0 means 30 s.
+	// ResponseTimeout bounds the TCP connect, the wait for response headers and each read stall (TLS handshake
+	// and body included); 0 means 30 s.
 	ResponseTimeout time.Duration
 	// OnSize, if set, is called with Content-Length before any body byte is written (once per full response), so
 	// the caller can place the file or refuse it; an error ends the download and is returned wrapped.
@@ -129,9 +130,12 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := c.Dial(ctx, network, addr)
+			// A SYN into a black hole must not wait for the stack's own retry limit (minutes).
+			dialCtx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			conn, err := c.Dial(dialCtx, network, addr)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("connect to %s: %w", addr, err)
 			}
 			return &stallConn{Conn: conn, timeout: timeout}, nil
 		},
@@ -187,6 +191,10 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 			}
 		}
 		resp, err := hc.Do(req)
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // Get names the operation and the URL already
+		}
 		if err != nil {
 			if attempt < resumes && pos > 0 && ctx.Err() == nil && total >= 0 {
 				res.Resumes++
@@ -274,10 +282,13 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 			return res, readErr
 		}
 		// A dropped connection: resume only when the size is known (otherwise truncation is undetectable).
-		if total < 0 || attempt >= resumes || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		if total < 0 {
+			return res, fmt.Errorf("connection lost after %d bytes of a response without Content-Length: %w", pos, drop.err)
+		}
+		if attempt >= resumes {
 			return res, fmt.Errorf("after %d of %d bytes: %w", pos, total, drop.err)
 		}
 		res.Resumes++

@@ -109,6 +109,53 @@ func TestGet(t *testing.T) {
 		w.WriteHeader(http.StatusPartialContent)
 		w.Write(body[5:])
 	})
+	mux.HandleFunc("/drop-weak", func(w http.ResponseWriter, r *http.Request) {
+		lastRange.Store(r.Header.Get("Range") + "|" + r.Header.Get("If-Range"))
+		w.Header().Set("Last-Modified", modTime.Format(http.TimeFormat))
+		if requests.Add(1) == 1 {
+			dropAfter(w, body, 1<<20, `W/"v1"`) // a weak ETag cannot validate a range: Last-Modified must be sent
+			return
+		}
+		http.ServeContent(w, r, "file", modTime, bytes.NewReader(body))
+	})
+	mux.HandleFunc("/drop-overlong", func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			dropAfter(w, body, 1<<20, `"v1"`)
+			return
+		}
+		// The right Content-Range, but a body (and Content-Length) running past the announced total.
+		rest := append(append([]byte(nil), body[1<<20:]...), "trailing junk"...)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", 1<<20, len(body)-1, len(body)))
+		w.Header().Set("Content-Length", fmt.Sprint(len(rest)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(rest)
+	})
+	mux.HandleFunc("/drop-resized", func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			dropAfter(w, body, 1<<20, `"v1"`)
+			return
+		}
+		// Starts at the right offset but announces another total: the file changed under the same ETag.
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", 1<<20, len(body)-1, len(body)+1))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(body[1<<20:])
+	})
+	mux.HandleFunc("/partial-unasked", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", "bytes 0-9/100")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(body[:10])
+	})
+	mux.HandleFunc("/chunked-drop", func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			w.Write(body[:1<<20]) // no Content-Length: a dropped connection cannot be told from the end
+			w.(http.Flusher).Flush()
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		http.ServeContent(w, r, "file", modTime, bytes.NewReader(body))
+	})
 	mux.HandleFunc("/drop-always", func(w http.ResponseWriter, r *http.Request) {
 		dropAfter(w, body, 10, `"v1"`)
 	})
@@ -163,6 +210,18 @@ func TestGet(t *testing.T) {
 			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Resumes: 1, Restarts: 1}},
 		{name: "file changed", path: "/drop-changed", wantBody: body,
 			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Resumes: 1, Restarts: 1}},
+		{name: "weak ETag", path: "/drop-weak", wantBody: body,
+			wantRes: Result{Size: int64(len(body)), ContentLength: int64(len(body)), Resumes: 1},
+			check: func(t *testing.T) {
+				if got, want := lastRange.Load(), "bytes=1048576-|"+modTime.Format(http.TimeFormat); got != want {
+					t.Errorf("resume request Range|If-Range = %q, want %q", got, want)
+				}
+			}},
+		{name: "resumed body past the total", path: "/drop-overlong", wantErr: "server sent more than Content-Length 3145733"},
+		{name: "resumed total differs", path: "/drop-resized", wantErr: `resume at 1048576: bad Content-Range "bytes 1048576-3145732/3145734" (total 3145733)`},
+		{name: "206 to a request without Range", path: "/partial-unasked", wantErr: "server answered 206 Partial Content"},
+		{name: "drop without Content-Length", path: "/chunked-drop",
+			wantErr: "connection lost after 1048576 bytes of a response without Content-Length"},
 		{name: "bad content-range", path: "/drop-badrange", wantErr: `resume at 1048576: bad Content-Range "bytes 5-`},
 		{name: "keeps dropping", path: "/drop-always", c: Client{Resumes: 2},
 			wantErr: "after 10 of 3145733 bytes: "},
@@ -180,7 +239,10 @@ func TestGet(t *testing.T) {
 			c := tt.c
 			c.Dial = hostDial
 			m := &memFile{}
-			res, err := c.Get(context.Background(), srv.URL+tt.path, m)
+			// A wall-clock guard: a client that waits forever fails the case instead of hanging the test binary.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := c.Get(ctx, srv.URL+tt.path, m)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Get(%s) = %v, want error containing %q", tt.path, err, tt.wantErr)
@@ -207,6 +269,24 @@ func TestGet(t *testing.T) {
 				tt.check(t)
 			}
 		})
+	}
+}
+
+// TestConnectTimeout: a connect that never completes (a SYN into a black hole) ends after ResponseTimeout.
+func TestConnectTimeout(t *testing.T) {
+	blackHole := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Second): // a guard: the test fails instead of hanging
+			return nil, errors.New("dial was not cancelled")
+		}
+	}
+	c := &Client{Dial: blackHole, ResponseTimeout: 50 * time.Millisecond}
+	_, err := c.Get(context.Background(), "http://10.9.9.9/kernel", &memFile{})
+	want := `http GET "http://10.9.9.9/kernel": connect to 10.9.9.9:80: context deadline exceeded`
+	if err == nil || err.Error() != want {
+		t.Errorf("Get through a black hole = %v, want %q", err, want)
 	}
 }
 
