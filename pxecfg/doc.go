@@ -56,7 +56,8 @@
 //   - MENU LABEL, MENU DEFAULT, MENU HIDE, MENU TITLE, MENU INCLUDE; other MENU lines ignored;
 //     TEXT HELP … ENDTEXT skipped;
 //   - TIMEOUT, TOTALTIMEOUT (tenths of a second), PROMPT, ONTIMEOUT, ONERROR, SAY (kept for the loader);
-//   - INCLUDE file (nested at most [MaxIncludeDepth], at most [MaxIncludes] in all; relative to
+//   - INCLUDE file (nested at most [MaxIncludeDepth], at most [MaxIncludes] in all, at most
+//     [ConfigTotalLimit] bytes with the including config; relative to
 //     the current directory, then to the including file's directory; a missing file is a note).
 //
 // Keywords without effect on s390x (DISPLAY, F1…F12, SERIAL, FONT, KBDMAP, …), unknown keywords

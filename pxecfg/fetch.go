@@ -33,6 +33,9 @@ var ErrTooLarge = errors.New("file larger than the limit")
 const (
 	// ConfigLimit bounds one pxelinux.cfg file or INCLUDEd file.
 	ConfigLimit = 1 << 20
+	// ConfigTotalLimit bounds a config and all its INCLUDEs together: without it, MaxIncludes
+	// files of ConfigLimit each (256 MiB) would be fetched and kept.
+	ConfigTotalLimit = 4 << 20
 	// SniffLimit is how much of the boot file is fetched to decide what it is. A larger
 	// boot file is a kernel image and is left to the loader.
 	SniffLimit = 1 << 20

@@ -103,7 +103,7 @@ func Parse(name, cwd string, data []byte) *Config {
 // including file's directory. A missing INCLUDE file is a note; other fetch errors and
 // too-deep nesting are errors.
 func Load(ctx context.Context, f Fetcher, url, cwd string, data []byte) (*Config, error) {
-	p := &parser{cfg: &Config{Name: url, Cwd: cwd}, fetch: f}
+	p := &parser{cfg: &Config{Name: url, Cwd: cwd}, fetch: f, bytes: int64(len(data))}
 	if err := p.parse(ctx, url, data, 0); err != nil {
 		return p.cfg, err
 	}
@@ -115,6 +115,7 @@ type parser struct {
 	fetch  Fetcher
 	cur    *Entry          // the LABEL being read, nil before the first
 	incs   int             // INCLUDEs followed so far
+	bytes  int64           // bytes of the config and its INCLUDEs read so far (ConfigTotalLimit)
 	noted  map[string]bool // keywords already reported
 	inText bool            // inside TEXT HELP … ENDTEXT
 }
@@ -377,14 +378,25 @@ func (p *parser) include(ctx context.Context, arg, pos, name string, depth int) 
 	if d, _ := resolve(dirOf(name), arg); d != url && d != alt {
 		tries = append(tries, d)
 	}
+	limit := min(int64(ConfigLimit), ConfigTotalLimit-p.bytes)
 	for _, u := range tries {
-		data, err := p.fetch.Fetch(ctx, u, ConfigLimit)
+		if limit <= 0 {
+			return fmt.Errorf("%s: INCLUDE %s: the config and its INCLUDEs exceed %d bytes", pos, u, ConfigTotalLimit)
+		}
+		data, err := p.fetch.Fetch(ctx, u, limit)
 		if errors.Is(err, ErrNotFound) {
 			continue
+		}
+		if errors.Is(err, ErrTooLarge) && limit < ConfigLimit {
+			return fmt.Errorf("%s: INCLUDE %s: the config and its INCLUDEs exceed %d bytes", pos, u, ConfigTotalLimit)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: INCLUDE %s: %w", pos, u, err)
 		}
+		if int64(len(data)) > limit { // a Fetcher that ignored the limit
+			return fmt.Errorf("%s: INCLUDE %s: %d bytes, more than the %d allowed", pos, u, len(data), limit)
+		}
+		p.bytes += int64(len(data))
 		return p.parse(ctx, u, data, depth+1)
 	}
 	p.note("", pos, "INCLUDE %s: not found (tried %s)", arg, strings.Join(tries, ", "))

@@ -285,3 +285,40 @@ func TestIncludeFanOut(t *testing.T) {
 		t.Errorf("Load(fan-out) error = %v after %d fetches", err, len(f.asked))
 	}
 }
+
+// TestIncludeDepth: MaxIncludeDepth nested INCLUDEs load; one more is an error.
+func TestIncludeDepth(t *testing.T) {
+	chain := func(n int) *memFetcher {
+		files := map[string]string{fmt.Sprintf("tftp://s/x%d", n): "label a\nkernel k\n"}
+		for i := 1; i < n; i++ {
+			files[fmt.Sprintf("tftp://s/x%d", i)] = fmt.Sprintf("include x%d\n", i+1)
+		}
+		return &memFetcher{files: files}
+	}
+	c, err := Load(context.Background(), chain(MaxIncludeDepth), "tftp://s/pxelinux.cfg/default", "tftp://s/", []byte("include x1\n"))
+	if err != nil || len(c.Entries) != 1 {
+		t.Errorf("Load(%d nested INCLUDEs) = %v with %d entries, want the entry at the bottom", MaxIncludeDepth, err, len(c.Entries))
+	}
+	_, err = Load(context.Background(), chain(MaxIncludeDepth+1), "tftp://s/pxelinux.cfg/default", "tftp://s/", []byte("include x1\n"))
+	if err == nil || !strings.HasSuffix(err.Error(), "x16:1: INCLUDE x17: nested deeper than 16") {
+		t.Errorf("Load(%d nested INCLUDEs) = %v, want nested deeper than 16 at x16:1", MaxIncludeDepth+1, err)
+	}
+}
+
+// TestIncludeTotalSize: INCLUDEs stop when the config and its INCLUDEs pass ConfigTotalLimit, before the
+// next file is fetched in full.
+func TestIncludeTotalSize(t *testing.T) {
+	big := strings.Repeat("# padding\n", (ConfigLimit-100)/10) // just under ConfigLimit
+	files := map[string]string{}
+	top := ""
+	for i := range 6 {
+		files[fmt.Sprintf("tftp://s/part%d.cfg", i)] = big
+		top += fmt.Sprintf("include part%d.cfg\n", i)
+	}
+	f := &memFetcher{files: files}
+	_, err := Load(context.Background(), f, "tftp://s/pxelinux.cfg/default", "tftp://s/", []byte(top))
+	want := "default:5: INCLUDE tftp://s/part4.cfg: the config and its INCLUDEs exceed 4194304 bytes"
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Load(6 INCLUDEs of ~1 MiB) = %v, want %q", err, want)
+	}
+}
