@@ -227,13 +227,89 @@ func TestRejectedReply(t *testing.T) {
 		return nil
 	}}
 	conn := startLab(t, l)
-	// Preference 255 ends the advertise collection at once, so no timer is involved.
-	c := &Client{Conn: conn, HWAddr: clientMAC, Stateful: true, MaxRounds: 2}
+	// Preference 255 ends the advertise collection at once, so no timer is involved: the manual clock never moves,
+	// and a client that waited for AdvertiseWait anyway would be stopped by the guard context.
+	c := &Client{Conn: conn, HWAddr: clientMAC, Stateful: true, MaxRounds: 2, Clock: faketime.NewManualClock()}
 	errc := make(chan error, 1)
-	go func() { _, err := c.Acquire(context.Background()); errc <- err }()
+	go func() { _, err := c.Acquire(guardCtx(t)); errc <- err }()
 	err := <-errc
 	if !errors.Is(err, ErrNoReply) || c.Stats.Rejected != 2 {
 		t.Errorf("Acquire = %v, stats %+v; want ErrNoReply after 2 rejected replies", err, c.Stats)
+	}
+}
+
+// guardCtx bounds a test's Acquire in wall time, so a client that waits forever fails the test instead of hanging.
+func guardCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestAdvertiseChoice: preference beats a boot URL; an Advertise with an error status, or for another client, is
+// dropped; a Reply from another server than the one requested is ignored.
+func TestAdvertiseChoice(t *testing.T) {
+	otherClient := &dhcp.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{0x52, 0x54, 0, 9, 9, 9}}
+	otherServer := &dhcp.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{0x52, 0x55, 0, 6, 6, 6}}
+	l := &lab{answer: func(m *dhcp.Message) []*dhcp.Message {
+		switch m.MessageType {
+		case dhcp.MessageTypeSolicit:
+			notOurs := reply(m, dhcp.MessageTypeAdvertise, withAddr("fec0::400"), dhcp.WithPreference(255))
+			notOurs.UpdateOption(dhcp.OptClientID(otherClient))
+			return []*dhcp.Message{
+				notOurs,
+				reply(m, dhcp.MessageTypeAdvertise, withAddr("fec0::300"), dhcp.WithPreference(200),
+					dhcp.WithOption(&dhcp.OptStatusCode{StatusCode: iana.StatusNoAddrsAvail})),
+				reply(m, dhcp.MessageTypeAdvertise, withAddr("fec0::200"), withBootURL("http://[fec0::2]/k")),
+				reply(m, dhcp.MessageTypeAdvertise, withAddr("fec0::100"), dhcp.WithPreference(10)),
+			}
+		case dhcp.MessageTypeRequest:
+			ia := m.Options.OneIANA()
+			if ia == nil || ia.Options.OneAddress() == nil {
+				return nil
+			}
+			rogue := reply(m, dhcp.MessageTypeReply, withAddr("fec0::666"))
+			rogue.UpdateOption(dhcp.OptServerID(otherServer))
+			return []*dhcp.Message{rogue, reply(m, dhcp.MessageTypeReply, withAddr(ia.Options.OneAddress().IPv6Addr.String()))}
+		}
+		return nil
+	}}
+	conn := startLab(t, l)
+	c := &Client{Conn: conn, HWAddr: clientMAC, Stateful: true, AdvertiseWait: 50 * time.Millisecond}
+	lease, err := c.Acquire(guardCtx(t))
+	if err != nil {
+		t.Fatalf("Acquire = %v (stats %+v)", err, c.Stats)
+	}
+	if lease.Addr != netip.MustParseAddr("fec0::100") {
+		t.Errorf("lease address %v, want fec0::100 (preference 10 beats a boot URL at preference 0)", lease.Addr)
+	}
+	if c.Stats.Advertises != 2 || c.Stats.Ignored != 3 {
+		t.Errorf("stats %+v, want 2 advertises taken and 3 messages ignored (other client, error status, other server)", c.Stats)
+	}
+}
+
+// TestZeroLifetime: a Reply whose address has a zero valid lifetime is rejected (back to Solicit).
+func TestZeroLifetime(t *testing.T) {
+	l := &lab{answer: func(m *dhcp.Message) []*dhcp.Message {
+		switch m.MessageType {
+		case dhcp.MessageTypeSolicit:
+			return []*dhcp.Message{reply(m, dhcp.MessageTypeAdvertise, withAddr("fec0::100"), dhcp.WithPreference(255))}
+		case dhcp.MessageTypeRequest:
+			return []*dhcp.Message{reply(m, dhcp.MessageTypeReply,
+				dhcp.WithIANA(dhcp.OptIAAddress{IPv6Addr: net.ParseIP("fec0::100"), PreferredLifetime: 0, ValidLifetime: 0}))}
+		}
+		return nil
+	}}
+	conn := startLab(t, l)
+	var texts []string
+	c := &Client{Conn: conn, HWAddr: clientMAC, Stateful: true, MaxRounds: 1, Clock: faketime.NewManualClock(),
+		Progress: func(e Event) {
+			if e.Type == EventRejected {
+				texts = append(texts, e.Text)
+			}
+		}}
+	_, err := c.Acquire(guardCtx(t))
+	if !errors.Is(err, ErrNoReply) || fmt.Sprint(texts) != "[IA_NA address fec0::100 has a zero valid lifetime]" {
+		t.Errorf("Acquire = %v, rejections %q; want ErrNoReply after the zero-lifetime reply", err, texts)
 	}
 }
 
