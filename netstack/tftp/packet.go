@@ -38,6 +38,10 @@ const (
 	plainBlockSize = 512   // RFC 1350 §2
 	maxWindowSize  = 65535 // RFC 7440 §3: "between 1 and 65535"
 	headerLen      = 4     // opcode + block number / error code
+	// maxOACKOptions bounds the options read from one OACK. The client asks at most blksize, tsize and
+	// windowsize, and each may be answered once (RFC 2347 §3), so more can only be an attack: a 64 KiB OACK of
+	// short names would otherwise cost ~10^8 comparisons in the repeat check.
+	maxOACKOptions = 8
 )
 
 // packet is a view of one TFTP datagram in network byte order (RFC 1350 §5).
@@ -122,6 +126,9 @@ func parseOACK(p packet) ([]option, error) {
 			if o.name == name {
 				return nil, fmt.Errorf("OACK option %q repeated", name)
 			}
+		}
+		if len(opts) == maxOACKOptions {
+			return nil, fmt.Errorf("OACK with more than %d options", maxOACKOptions)
 		}
 		opts = append(opts, option{name, value})
 	}

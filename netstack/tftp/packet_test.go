@@ -21,6 +21,10 @@ func TestParseOACK(t *testing.T) {
 		{"repeated", oackPkt("tsize", "1", "TSIZE", "2"), "", `OACK option "tsize" repeated`},
 		{"empty name", oackPkt("", "1"), "", "OACK option with empty name"},
 		{"not an OACK", dataPkt(1, nil), "", "not an OACK"},
+		{"eight options", oackPkt("a", "1", "b", "1", "c", "1", "d", "1", "e", "1", "f", "1", "g", "1", "h", "1"),
+			"[{a 1} {b 1} {c 1} {d 1} {e 1} {f 1} {g 1} {h 1}]", ""},
+		{"nine options", oackPkt("a", "1", "b", "1", "c", "1", "d", "1", "e", "1", "f", "1", "g", "1", "h", "1", "i", "1"),
+			"", "OACK with more than 8 options"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parseOACK(tt.in)
