@@ -45,6 +45,9 @@ const (
 	DefaultMaxRounds      = 10 // QEMU's s390-netboot gives up after 10 rounds
 	DefaultOfferWait      = 300 * time.Millisecond
 	DefaultRequestTries   = 3
+	// maxOffers bounds the offers kept in one round: collection stops at the limit, so a flood of offers costs
+	// neither memory nor the rest of OfferWait.
+	maxOffers = 16
 )
 
 // EventType says what happened in an Event.
@@ -235,6 +238,9 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 			c.Stats.Offers++
 			emit(Event{Type: EventOffer, Round: round, Server: ip4(r.m.ServerIdentifier()), Addr: ip4(r.m.YourIPAddr)})
 			offers = append(offers, *r)
+			if len(offers) == maxOffers {
+				break
+			}
 			if len(offers) == 1 {
 				rx.arm(minTime(clock.NowMonotonic().Add(offerWait), waitEnd))
 			}

@@ -296,3 +296,26 @@ func TestReleaseSkipsBOOTP(t *testing.T) {
 		t.Errorf("lab saw %s ciaddr %v sid %v, want RELEASE of 10.0.2.15 to 10.0.2.2", m.MessageType(), m.ClientIPAddr, m.ServerIdentifier())
 	}
 }
+
+// TestOfferFlood: collection stops at maxOffers, without waiting out OfferWait (the manual clock never moves).
+func TestOfferFlood(t *testing.T) {
+	lab := &labServer{
+		offer: func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			var out []*dhcp.DHCPv4
+			for range maxOffers + 4 {
+				out = append(out, replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2"))
+			}
+			return out
+		},
+		answer: func(req *dhcp.DHCPv4) *dhcp.DHCPv4 { return replyTo(req, dhcp.MessageTypeAck, "10.0.2.2") },
+	}
+	conn := startLab(t, lab)
+	c := &Client{Conn: conn, HWAddr: clientMAC, Clock: faketime.NewManualClock()}
+	l, err := c.Acquire(guardCtx(t))
+	if err != nil || l.Addr.Addr() != mustAddr("10.0.2.15") {
+		t.Fatalf("Acquire = %v, %v (stats %+v), want 10.0.2.15 without the clock moving", l, err, c.Stats)
+	}
+	if c.Stats.Offers != maxOffers {
+		t.Errorf("offers kept %d, want %d", c.Stats.Offers, maxOffers)
+	}
+}

@@ -14,7 +14,8 @@
 // clients use) "PXEClient:Arch:00031:UNDI:003016"; User Class (15) = "netipl".
 //
 // Replies must carry our transaction ID and Client Identifier. Among Advertises, the highest preference wins, then
-// one carrying a boot-file URL, then the first; preference 255 is taken at once (RFC 8415 §18.2.1). A Reply whose
+// one carrying a boot-file URL, then the first; preference 255 is taken at once (RFC 8415 §18.2.1), and collection
+// also ends at 16 Advertises. A Reply whose
 // IA_NA status is not Success restarts from Solicit. Timeouts double from InitialTimeout up to MaxTimeout; the whole
 // exchange is bounded by Total and MaxRounds (RFC 8415's MRC/MRD, with small boot-friendly values).
 package dhcpv6
@@ -56,6 +57,9 @@ const (
 	DefaultMaxRounds      = 10
 	DefaultAdvertiseWait  = 300 * time.Millisecond
 	requestTries          = 3
+	// maxAdvertises bounds the Advertises kept in one round: collection stops at the limit, so a flood costs
+	// neither memory nor the rest of AdvertiseWait.
+	maxAdvertises = 16
 )
 
 // EventType says what happened in an Event.
@@ -266,7 +270,7 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 			c.Stats.Advertises++
 			emit(Event{Type: EventAdvertise, Round: round})
 			advs = append(advs, m)
-			if m.Options.Preference() == 255 {
+			if m.Options.Preference() == 255 || len(advs) == maxAdvertises {
 				break
 			}
 			if len(advs) == 1 {

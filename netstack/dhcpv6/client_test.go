@@ -287,6 +287,32 @@ func TestAdvertiseChoice(t *testing.T) {
 	}
 }
 
+// TestAdvertiseFlood: collection stops at maxAdvertises, without waiting out AdvertiseWait (the clock never moves).
+func TestAdvertiseFlood(t *testing.T) {
+	l := &lab{answer: func(m *dhcp.Message) []*dhcp.Message {
+		switch m.MessageType {
+		case dhcp.MessageTypeSolicit:
+			var out []*dhcp.Message
+			for range maxAdvertises + 4 {
+				out = append(out, reply(m, dhcp.MessageTypeAdvertise, withAddr("fec0::100")))
+			}
+			return out
+		case dhcp.MessageTypeRequest:
+			return []*dhcp.Message{reply(m, dhcp.MessageTypeReply, withAddr("fec0::100"))}
+		}
+		return nil
+	}}
+	conn := startLab(t, l)
+	c := &Client{Conn: conn, HWAddr: clientMAC, Stateful: true, Clock: faketime.NewManualClock()}
+	lease, err := c.Acquire(guardCtx(t))
+	if err != nil || lease.Addr != netip.MustParseAddr("fec0::100") {
+		t.Fatalf("Acquire = %v, %v (stats %+v), want fec0::100 without the clock moving", lease, err, c.Stats)
+	}
+	if c.Stats.Advertises != maxAdvertises {
+		t.Errorf("advertises kept %d, want %d", c.Stats.Advertises, maxAdvertises)
+	}
+}
+
 // TestZeroLifetime: a Reply whose address has a zero valid lifetime is rejected (back to Solicit).
 func TestZeroLifetime(t *testing.T) {
 	l := &lab{answer: func(m *dhcp.Message) []*dhcp.Message {
