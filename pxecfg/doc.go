@@ -41,7 +41,8 @@
 //
 // One directive per line, LF or CRLF, blanks trimmed; blank lines and lines starting with "#"
 // are skipped; keywords in any case, labels compared exactly; no size or entry limits beyond
-// memory ([ConfigLimit] bounds one file against hostile servers). Directives:
+// memory ([ConfigLimit] bounds one file and [ConfigTotalLimit] a config with its INCLUDEs,
+// against hostile servers). Directives:
 //   - DEFAULT (last wins): a label with optional extra options, a module (menu.c32), or an
 //     implicit kernel command line (a one-word DEFAULT naming no label in a config that has
 //     labels boots the first entry, as QEMU does, rather than a file of that name); UI
@@ -75,11 +76,11 @@
 //
 // # .INS files ([ParseINS], [INS.Boot])
 //
-// "name address" lines, address "0x"/"0X" hex or decimal; names relative to the .INS file's
-// directory. The file at 0 is the kernel, the file at 0x10480 the parmfile (lines joined with
-// spaces become the command line), files inside the parmarea 0x10400…0x1047f (initrd.addrsize,
-// initrd.off, initrd.siz) are overlaid on it to find INITRD_START/INITRD_SIZE, and every other
-// file is an initrd (the one at INITRD_START first).
+// "name address" lines (at most [MaxINSLines]), address "0x"/"0X" hex or decimal; names
+// relative to the .INS file's directory. The file at 0 is the kernel, the file at 0x10480 the
+// parmfile (lines joined with spaces become the command line), files inside the parmarea
+// 0x10400…0x1047f (initrd.addrsize, initrd.off, initrd.siz) are overlaid on it to find
+// INITRD_START/INITRD_SIZE, and every other file is an initrd (the one at INITRD_START first).
 //
 // # QEMU's behaviours (research/qemu-netboot.md §2.5–2.8), each reproduced or improved
 //

@@ -21,6 +21,10 @@ const (
 	parmCmdline     = 0x10480 // COMMAND_LINE
 )
 
+// MaxINSLines bounds the "name address" lines of one .INS file. Real ones have two to six; the
+// bound keeps a hostile file from causing thousands of side-file fetches or initrds.
+const MaxINSLines = 64
+
 // INS is a parsed .INS file. The zero value has no lines.
 type INS struct {
 	// Title is the header line without "* "; "" for a header-less file (OpenShift's generic.ins).
@@ -69,6 +73,9 @@ func ParseINS(name string, data []byte) (*INS, error) {
 		a, err := parseAddr(f[1])
 		if err != nil {
 			return nil, fmt.Errorf("%s: load address %q: not a number", pos, f[1])
+		}
+		if len(ins.Lines) == MaxINSLines {
+			return nil, fmt.Errorf("%s: more than %d \"file address\" lines", pos, MaxINSLines)
 		}
 		ins.Lines = append(ins.Lines, INSLine{Name: f[0], Addr: a, Pos: pos})
 	}

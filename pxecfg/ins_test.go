@@ -26,6 +26,8 @@ func TestParseINS(t *testing.T) {
 		{name: "bad address", data: "* t\nkernel.img 0xZZ\n", wantErr: `x.ins:2: load address "0xZZ": not a number`},
 		{name: "extra fields", data: "* t\nkernel.img 0x0 extra\n", wantErr: `x.ins:2: "kernel.img 0x0 extra": want "file address"`},
 		{name: "header only", data: "* just a title\n", wantErr: `x.ins: no "file address" lines`},
+		{name: "too many lines", data: "* t\n" + strings.Repeat("initrd.img 0x2000000\n", MaxINSLines) + "one.more 0x3000000\n",
+			wantErr: `x.ins:66: more than 64 "file address" lines`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
