@@ -92,8 +92,11 @@ func (f *httpFetcher) fetchTFTP(ctx context.Context, host, name string, limit in
 	addr, err := netip.ParseAddr(strings.Trim(hostname, "[]"))
 	if err != nil {
 		addrs, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", hostname)
-		if lerr != nil || len(addrs) == 0 {
+		if lerr != nil {
 			return nil, fmt.Errorf("tftp server %q: %w", hostname, lerr)
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("tftp server %q: no address", hostname)
 		}
 		addr = addrs[0]
 	}
