@@ -20,8 +20,9 @@
 //     (VIRTQ_AVAIL_F_NO_INTERRUPT) except while a writer waits for a full ring.
 //   - Notification by diag 0x500, only when the device asks (VIRTQ_USED_F_NO_NOTIFY clear).
 //   - Completion signalling by classic queue indicators (SET_IND) and I/O interruptions on the
-//     NIC's subchannel with the ISC metal chooses; no polling of the rings. Adapter (thin)
-//     interrupts are not used.
+//     NIC's subchannel with the ISC metal chooses; no polling of the rings. RX interruptions are
+//     suppressed from the interruption that reports frames until the reader finds the ring empty
+//     (NAPI-style). Adapter (thin) interrupts are not used.
 //   - Reset (VDEV_RESET + subchannel disabled) for the kernel handoff.
 //
 // Deviations: channel programs at set-up and reset wait by TEST SUBCHANNEL with a 1 s TOD deadline
