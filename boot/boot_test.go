@@ -99,6 +99,18 @@ func TestLayout(t *testing.T) {
 	if _, err := l.PlaceInitrd("fits", l.Room()); err != nil {
 		t.Errorf("PlaceInitrd(exactly Room) = %v", err)
 	}
+	d := Layout{RAM: 64 << 20}
+	d.PlaceKernel(0x20000)
+	if err := d.DeclareInitrdSize(5); err == nil {
+		t.Errorf("DeclareInitrdSize without an initrd succeeded")
+	}
+	d.PlaceInitrd("a", 1000)
+	if err := d.DeclareInitrdSize(1001); err == nil || !strings.Contains(err.Error(), "larger than the 1000 bytes loaded") {
+		t.Errorf("DeclareInitrdSize(1001) = %v", err)
+	}
+	if err := d.DeclareInitrdSize(600); err != nil || d.Initrd() != (Range{0x20000, 600}) {
+		t.Errorf("DeclareInitrdSize(600) = %v, Initrd %v", err, d.Initrd())
+	}
 	if _, err := (&Layout{RAM: 1 << 20}).PlaceKernel(2 << 20); err == nil || !strings.Contains(err.Error(), "does not fit in 1.0 MiB of RAM") {
 		t.Errorf("PlaceKernel(too big) = %v", err)
 	}

@@ -64,6 +64,26 @@ func (l *Layout) PlaceInitrd(name string, size uint64) (Range, error) {
 	return r, nil
 }
 
+// DeclareInitrdSize makes the combined initrd the kernel sees n bytes long, as an .INS file's
+// initrd.siz (or initrd.addrsize) declares: shorter than what was loaded cuts the last initrd,
+// longer is an error (the kernel would read past the data).
+func (l *Layout) DeclareInitrdSize(n uint64) error {
+	ir := l.Initrd()
+	if ir.Empty() {
+		return fmt.Errorf("boot: an initrd size of %d bytes is declared, but there is no initrd", n)
+	}
+	if n > ir.Size {
+		return fmt.Errorf("boot: the declared initrd size %d is larger than the %d bytes loaded", n, ir.Size)
+	}
+	last := &l.Initrds[len(l.Initrds)-1]
+	cut := ir.Size - n
+	if cut >= last.Size {
+		return fmt.Errorf("boot: the declared initrd size %d ends before the last initrd %s", n, *last)
+	}
+	last.Size -= cut
+	return nil
+}
+
 // Initrd is the combined initrd the kernel sees (empty without initrds).
 func (l *Layout) Initrd() Range {
 	if len(l.Initrds) == 0 {

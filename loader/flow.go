@@ -120,7 +120,7 @@ func netboot(ctx context.Context, o options, con *console) error {
 	if b.LocalBoot {
 		return fmt.Errorf("the config chose LOCALBOOT %d: nothing to boot from the network", b.LocalBootType)
 	}
-	if b.Label != "" {
+	if b.Label != "" && res.INS == nil {
 		con.entry(b.Label)
 	}
 
@@ -292,6 +292,11 @@ func (ld *loading) load(ctx context.Context, b pxecfg.Boot) (*boot.Plan, error) 
 			return nil, err
 		}
 		if err := ld.verify(ctx, url, r); err != nil {
+			return nil, err
+		}
+	}
+	if b.InitrdSize != 0 {
+		if err := ld.layout.DeclareInitrdSize(b.InitrdSize); err != nil {
 			return nil, err
 		}
 	}

@@ -355,6 +355,24 @@ func TestHostDirectoryBootfile(t *testing.T) {
 	})
 }
 
+func TestHostINS(t *testing.T) {
+	kernel, initrd := kernelImage(150<<10, 4096), pattern(20000, 5)
+	siz := binary.BigEndian.AppendUint64(nil, 12345) // shorter than the file: the kernel sees 12345 bytes
+	l := newLab(t, "s390x/generic.ins", map[string][]byte{
+		"s390x/generic.ins": []byte("* netipl host INS\nkernel.img 0x00000000\ninitrd.img 0x02000000\nparm.txt 0x00010480\ninitrd.siz 0x00010410\n"),
+		"s390x/kernel.img":  kernel,
+		"s390x/initrd.img":  initrd,
+		"s390x/parm.txt":    []byte("console=ttysclp0\nmarker=ins\n"),
+		"s390x/initrd.siz":  siz,
+	})
+	code, con, ram := l.boot(t)
+	if code != 0 {
+		t.Fatalf("loader exit %d:\n%s", code, con)
+	}
+	wantInOrder(t, con, "  TFTP: Received s390x/generic.ins (", "Parsing .INS file: netipl host INS\n", "  TFTP: Received s390x/initrd.img (19 KBytes)")
+	checkRAM(t, ram, kernel, [][]byte{initrd[:12345]}, "console=ttysclp0 marker=ins")
+}
+
 func TestHostHTTPBootfile(t *testing.T) {
 	kernel, initrd := kernelImage(400<<10, 4096), pattern(3<<20, 4)
 	l := newLab(t, "http://10.0.2.2:8080/s390x/boot.cfg", map[string][]byte{
