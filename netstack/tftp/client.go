@@ -331,18 +331,19 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 	rto := newRTO(o.InitialTimeout, o.MinTimeout, o.MaxTimeout)
 
 	var (
-		tid         netip.AddrPort     // server's transfer ID; zero until the first answer
-		started     bool               // OACK or DATA 1 seen
-		expect      uint16         = 1 // next block number
-		pos         int64              // bytes received in order
-		inWindow    int                // blocks received since the last ACK
-		lastAck     uint16             // block number in the last ACK sent
-		gapAcked    bool               // an ACK for a gap was sent and no progress since
-		timeouts    int                // consecutive
-		bad         int                // consecutive
-		sentAt      tcpip.MonotonicTime
-		retransmit  bool // the outstanding request was retransmitted (Karn)
-		wrapped     bool // block numbers have rolled over at least once
+		tid         netip.AddrPort          // server's transfer ID; zero until the first answer
+		started     bool                    // OACK or DATA 1 seen
+		expect      uint16              = 1 // next block number
+		pos         int64                   // bytes received in order
+		inWindow    int                     // blocks received since the last ACK
+		lastAck     uint16                  // block number in the last ACK sent
+		gapAcked    bool                    // an ACK for a gap was sent and no progress since
+		timeouts    int                     // consecutive
+		bad         int                     // consecutive
+		sentAt      tcpip.MonotonicTime     // when the outstanding request (RRQ or ACK) was sent, for RTT samples
+		lastAckAt   tcpip.MonotonicTime     // when any ACK last went out, repeats included (Sorcerer's Apprentice guard)
+		retransmit  bool                    // the outstanding request was retransmitted (Karn)
+		wrapped     bool                    // block numbers have rolled over at least once
 		nextReport  = o.ProgressEvery
 		progressSet = o.Progress != nil
 	)
@@ -355,8 +356,24 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 		t.out = appendACK(t.out[:0], block)
 		lastAck = block
 		sentAt = o.Clock.NowMonotonic()
+		lastAckAt = sentAt
 		retransmit = false
 		t.arm(rto.current())
+		return t.send(t.out, tid)
+	}
+	// reACK answers a duplicate (OACK or DATA) by repeating the last ACK, unless an ACK went out less than a
+	// quarter of the retransmission timeout ago: then the duplicate crossed that ACK on the wire, and answering it
+	// would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1) with servers that resend on every ACK.
+	// A duplicate is no progress: the wait is not pushed back, so a server that repeats one packet forever still
+	// meets the Retries limit. The next answer may reply to either ACK, so it gives no RTT sample (Karn).
+	reACK := func() error {
+		now := o.Clock.NowMonotonic()
+		if now.Sub(lastAckAt) < rto.current()/4 {
+			return nil
+		}
+		t.out = appendACK(t.out[:0], lastAck)
+		lastAckAt = now
+		retransmit = true
 		return t.send(t.out, tid)
 	}
 
@@ -455,7 +472,7 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 						if pos == 0 && expect == 1 {
 							// Our ACK 0 was lost and the server repeats its OACK.
 							t.res.Stats.Duplicates++
-							return false, false, sendACK(0)
+							return false, false, reACK()
 						}
 						return badPacket("OACK during data")
 					}
@@ -512,13 +529,11 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 					if b != expect && !(wrapped == false && expect == 0 && b == 1 && pos > 0) {
 						if int16(b-expect) < 0 {
 							t.res.Stats.Duplicates++
-							// Our ACK may have been lost: acknowledge again (lock-step only, RFC 1350 §2) -- but not
-							// a duplicate that arrives right after that ACK: it crossed the ACK on the wire, and
-							// answering it would feed the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1) with a
-							// server that resends on every ACK (atftpd without --prevent-sas).
-							if window == 1 && b == lastAck && pos > 0 &&
-								o.Clock.NowMonotonic().Sub(sentAt) >= rto.current()/4 {
-								return false, false, sendACK(lastAck)
+							// Our ACK may have been lost: acknowledge again (lock-step only, RFC 1350 §2), but not
+							// a duplicate that crossed our ACK (see reACK; atftpd without --prevent-sas resends on
+							// every ACK).
+							if window == 1 && b == lastAck && pos > 0 {
+								return false, false, reACK()
 							}
 							return false, false, nil
 						}

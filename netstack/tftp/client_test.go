@@ -361,6 +361,48 @@ func TestBadServers(t *testing.T) {
 			wantErr: `: no (code 4)`,
 		},
 		{
+			// Every duplicate comes late enough to be answered, but answering must not count as progress: the
+			// transfer gives up after Retries timeouts without a new block instead of living forever.
+			name: "server repeating one DATA forever",
+			o:    Options{Retries: 2},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, data[:blk]))
+				wantACK(t, mustRecv(s), 1)
+				for i := 0; i < 100; i++ {
+					clock.Advance(60 * time.Millisecond) // past rto/4, short of the 100 ms minimum rto
+					s.send(c, dataPkt(1, data[:blk]))
+					for p := s.recvTimeout(20 * time.Millisecond); p != nil; p = s.recvTimeout(20 * time.Millisecond) {
+						if p.opcode() == opERROR {
+							return
+						}
+					}
+				}
+				t.Errorf("client still answering after 100 repeats of DATA 1")
+			},
+			wantErr: "no response from server after 2 retransmissions (block 2, 1428 bytes received)",
+			wantIs:  ErrTimeout,
+		},
+		{
+			name: "server repeating its OACK forever",
+			o:    Options{Retries: 2},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				for i := 0; i < 100; i++ {
+					s.send(c, oackPkt("blksize", "1428"))
+					for p := s.recvTimeout(20 * time.Millisecond); p != nil; p = s.recvTimeout(20 * time.Millisecond) {
+						if p.opcode() == opERROR {
+							return
+						}
+					}
+					clock.Advance(60 * time.Millisecond)
+				}
+				t.Errorf("client still answering after 100 repeats of the OACK")
+			},
+			wantErr: "no response from server after 2 retransmissions (block 1, 0 bytes received)",
+			wantIs:  ErrTimeout,
+		},
+		{
 			name: "oversized DATA",
 			o:    Options{MaxBadPackets: 2},
 			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {

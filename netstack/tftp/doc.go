@@ -27,10 +27,11 @@
 //     once after a gap (acknowledging the last block received in order), so the server resends from there.
 //   - When the client aborts (size limit, refused option, timeout, cancelled context, write error) it sends an
 //     ERROR packet to the server first. QEMU's SLOF client does not.
-//   - In lock-step, a duplicate DATA is acknowledged again only when it arrives at least a quarter of the
-//     retransmission timeout after our ACK (then our ACK was probably lost); an earlier one crossed our ACK on the
-//     wire, and answering it would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1) with servers that
-//     resend on every ACK.
+//   - In lock-step, a duplicate DATA (and a repeated OACK) is acknowledged again only when it arrives at least a
+//     quarter of the retransmission timeout after our last ACK (then our ACK was probably lost); an earlier one
+//     crossed our ACK on the wire, and answering it would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1)
+//     with servers that resend on every ACK. Duplicates are not progress: they never extend the wait, so a server
+//     that repeats one packet forever meets Options.Retries like a silent one.
 //   - Options.OnSize sees tsize before ACK 0, so a caller can place or refuse the file before any data moves.
 //   - Data is written with io.WriterAt at (block-1)*blksize, so a caller can hand in a view of the final memory.
 package tftp
