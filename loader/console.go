@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -108,9 +109,14 @@ func (c *console) done() { c.printf("Network loading done, starting kernel...\n"
 
 func (c *console) dryRun() { c.printf("Network loading done, dry run: not starting the kernel\n") }
 
-// fail prints the one reason line and QEMU's failure line.
+// fail prints the one reason line and QEMU's failure line. An entry without KERNEL keeps
+// QEMU's words ("Kernel entry is missing!", research/qemu-netboot.md §9 item 16).
 func (c *console) fail(err error) {
-	c.printf("netipl: %s\nFailed to load OS from network\n", strings.TrimSpace(err.Error()))
+	reason := strings.TrimSpace(err.Error())
+	if errors.Is(err, pxecfg.ErrNoKernel) {
+		reason = "Kernel entry is missing! (" + reason + ")"
+	}
+	c.printf("netipl: %s\nFailed to load OS from network\n", reason)
 }
 
 // rate formats bytes per elapsed time in MB/s (10^6 bytes, as network tools do).

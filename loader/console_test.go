@@ -60,6 +60,9 @@ func TestConsoleLines(t *testing.T) {
 			"  Receiving initrd: 200 of 1024 MiB (104.9 MB/s)\n"},
 		{"verified", func(c *console) { c.verified("initrd.gz") }, "  SHA256 verified: initrd.gz\n"},
 		{"done", func(c *console) { c.done() }, "Network loading done, starting kernel...\n"},
+		{"no kernel", func(c *console) {
+			c.fail(fmt.Errorf("pxelinux.cfg/default:2: LABEL linux: %w", pxecfg.ErrNoKernel))
+		}, "netipl: Kernel entry is missing! (pxelinux.cfg/default:2: LABEL linux: no KERNEL)\nFailed to load OS from network\n"},
 		{"fail", func(c *console) { c.fail(errors.New("boot: kernel image of 12 bytes is too small\n")) },
 			"netipl: boot: kernel image of 12 bytes is too small\nFailed to load OS from network\n"},
 	}
