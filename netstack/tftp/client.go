@@ -408,14 +408,20 @@ func (t *transfer) run(withOptions bool) (fallback bool, err error) {
 				}
 				return false, err
 			}
+			// A duplicate answered just now (reACK) already repeated the ACK: count the expiry, do not send it twice.
+			justAcked := started && now.Sub(lastAckAt) < rto.current()/4
 			rto.backoff()
-			t.res.Stats.Retransmits++
-			if !started {
+			switch {
+			case !started:
+				t.res.Stats.Retransmits++
 				t.arm(rto.current())
 				if err := t.send(rrq, t.server); err != nil {
 					return false, err
 				}
-			} else {
+			case justAcked:
+				t.arm(rto.current())
+			default:
+				t.res.Stats.Retransmits++
 				if err := sendACK(expect - 1); err != nil {
 					return false, err
 				}
