@@ -4,116 +4,46 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"time"
 
 	dhcp "github.com/insomniacslk/dhcp/dhcpv4"
 	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"netipl/netstack/internal/udpwait"
 )
 
-// receiver reads the caller's socket in a goroutine, keeps the replies that belong to this exchange (BOOTREPLY,
-// our xid, our chaddr) and multiplexes them with a deadline driven by the injected clock.
+// receiver keeps the replies that belong to this exchange (BOOTREPLY, our xid, our chaddr) from a udpwait.Receiver
+// on the caller's socket.
 type receiver struct {
-	conn  net.PacketConn
-	clock tcpip.Clock
+	wait  *udpwait.Receiver
 	xid   dhcp.TransactionID
 	hw    net.HardwareAddr
 	stats *Stats
-
-	rx    chan []byte
-	done  chan struct{}
-	ended chan struct{}
-	fired chan struct{}
-	timer tcpip.Timer
-	// deadline is when the current wait ends.
-	deadline tcpip.MonotonicTime
 }
 
 func newReceiver(conn net.PacketConn, clock tcpip.Clock, xid dhcp.TransactionID, hw net.HardwareAddr, st *Stats) *receiver {
-	r := &receiver{conn: conn, clock: clock, xid: xid, hw: hw, stats: st,
-		rx: make(chan []byte, 16), done: make(chan struct{}), ended: make(chan struct{}), fired: make(chan struct{}, 1)}
-	conn.SetReadDeadline(time.Time{})
-	go r.read()
-	return r
+	return &receiver{wait: udpwait.New(conn, clock), xid: xid, hw: hw, stats: st}
 }
 
-func (r *receiver) read() {
-	defer close(r.ended)
-	for {
-		buf := make([]byte, 1500)
-		n, _, err := r.conn.ReadFrom(buf)
-		if err != nil {
-			select {
-			case <-r.done:
-				return
-			default:
-			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
-			return
-		}
-		select {
-		case r.rx <- buf[:n]:
-		case <-r.done:
-			return
-		}
-	}
-}
-
-// stop ends the reader goroutine without closing the caller's socket: a past read deadline unblocks ReadFrom.
-func (r *receiver) stop() {
-	close(r.done)
-	r.conn.SetReadDeadline(time.Unix(1, 0))
-	<-r.ended
-	r.conn.SetReadDeadline(time.Time{})
-	if r.timer != nil {
-		r.timer.Stop()
-	}
-}
+// stop ends the reader goroutine without closing the caller's socket.
+func (r *receiver) stop() { r.wait.Stop() }
 
 // arm makes the next waits end at t.
-func (r *receiver) arm(t tcpip.MonotonicTime) {
-	r.deadline = t
-	d := t.Sub(r.clock.NowMonotonic())
-	if d < 0 {
-		d = 0
-	}
-	if r.timer == nil {
-		r.timer = r.clock.AfterFunc(d, r.fire)
-	} else {
-		r.timer.Reset(d)
-	}
-}
-
-func (r *receiver) fire() {
-	select {
-	case r.fired <- struct{}{}:
-	default:
-	}
-}
+func (r *receiver) arm(t tcpip.MonotonicTime) { r.wait.Arm(t) }
 
 // next returns the next reply for this exchange, or nil when the deadline passes.
 func (r *receiver) next(ctx context.Context) (*reply, error) {
 	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-r.fired:
-			now := r.clock.NowMonotonic()
-			if now.Before(r.deadline) {
-				r.timer.Reset(r.deadline.Sub(now))
-				continue
-			}
-			return nil, nil
-		case b := <-r.rx:
-			r.stats.Received++
-			m, bootp, err := parseReply(b)
-			if err != nil || m.OpCode != dhcp.OpcodeBootReply || m.TransactionID != r.xid ||
-				!bytes.Equal(m.ClientHWAddr, r.hw) {
-				r.stats.Ignored++
-				continue
-			}
-			return &reply{m: m, bootp: bootp}, nil
+		b, err := r.wait.Next(ctx)
+		if err != nil || b == nil {
+			return nil, err
 		}
+		r.stats.Received++
+		m, bootp, err := parseReply(b)
+		if err != nil || m.OpCode != dhcp.OpcodeBootReply || m.TransactionID != r.xid ||
+			!bytes.Equal(m.ClientHWAddr, r.hw) {
+			r.stats.Ignored++
+			continue
+		}
+		return &reply{m: m, bootp: bootp}, nil
 	}
 }
