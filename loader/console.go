@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"netipl/netstack/dhcpv4"
 	"netipl/pxecfg"
 )
 
@@ -109,12 +110,16 @@ func (c *console) done() { c.printf("Network loading done, starting kernel...\n"
 
 func (c *console) dryRun() { c.printf("Network loading done, dry run: not starting the kernel\n") }
 
-// fail prints the one reason line and QEMU's failure line. An entry without KERNEL keeps
-// QEMU's words ("Kernel entry is missing!", research/qemu-netboot.md §9 item 16).
+// fail prints the one reason line and QEMU's failure line. An entry without KERNEL and a failed
+// DHCP keep QEMU's words ("Kernel entry is missing!", "Could not get IP address";
+// research/qemu-netboot.md §2.4, §9 item 16).
 func (c *console) fail(err error) {
 	reason := strings.TrimSpace(err.Error())
-	if errors.Is(err, pxecfg.ErrNoKernel) {
+	switch {
+	case errors.Is(err, pxecfg.ErrNoKernel):
 		reason = "Kernel entry is missing! (" + reason + ")"
+	case errors.Is(err, dhcpv4.ErrNoLease):
+		reason = "Could not get IP address (" + reason + ")"
 	}
 	c.printf("netipl: %s\nFailed to load OS from network\n", reason)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"netipl/netstack/dhcpv4"
 	"netipl/netstack/tftp"
 	"netipl/pxecfg"
 )
@@ -63,6 +64,9 @@ func TestConsoleLines(t *testing.T) {
 		{"no kernel", func(c *console) {
 			c.fail(fmt.Errorf("pxelinux.cfg/default:2: LABEL linux: %w", pxecfg.ErrNoKernel))
 		}, "netipl: Kernel entry is missing! (pxelinux.cfg/default:2: LABEL linux: no KERNEL)\nFailed to load OS from network\n"},
+		{"no lease", func(c *console) {
+			c.fail(fmt.Errorf("dhcpv4: %w after 10 rounds (1m0s)", dhcpv4.ErrNoLease))
+		}, "netipl: Could not get IP address (dhcpv4: no DHCP lease after 10 rounds (1m0s))\nFailed to load OS from network\n"},
 		{"fail", func(c *console) { c.fail(errors.New("boot: kernel image of 12 bytes is too small\n")) },
 			"netipl: boot: kernel image of 12 bytes is too small\nFailed to load OS from network\n"},
 	}
