@@ -319,3 +319,25 @@ func TestOfferFlood(t *testing.T) {
 		t.Errorf("offers kept %d, want %d", c.Stats.Offers, maxOffers)
 	}
 }
+
+// TestBOOTPReply: a reply to the DISCOVER without the magic cookie is a BOOTP lease, taken at once (no REQUEST).
+func TestBOOTPReply(t *testing.T) {
+	lab := &labServer{offerRaw: func(req *dhcp.DHCPv4) [][]byte {
+		b := replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2", dhcp.WithServerIP(net.ParseIP("10.0.2.4"))).ToBytes()[:headerSize+64]
+		copy(b[offCookie:], make([]byte, 64)) // a BOOTP vendor area: no cookie, no options
+		copy(b[offFile:], "s390x/kernel.img\x00")
+		return [][]byte{b}
+	}}
+	conn := startLab(t, lab)
+	c := &Client{Conn: conn, HWAddr: clientMAC, Clock: faketime.NewManualClock()}
+	l, err := c.Acquire(guardCtx(t))
+	if err != nil {
+		t.Fatalf("Acquire = %v (stats %+v)", err, c.Stats)
+	}
+	if !l.BOOTP || l.Addr.Addr() != mustAddr("10.0.2.15") || l.NextServer != mustAddr("10.0.2.4") || l.BootFile != "s390x/kernel.img" {
+		t.Errorf("Acquire = %s, want the BOOTP lease of 10.0.2.15 with next server 10.0.2.4 and file s390x/kernel.img", summary(l))
+	}
+	if n := len(lab.seen()); n != 1 {
+		t.Errorf("lab saw %d messages, want the DISCOVER only", n)
+	}
+}

@@ -63,6 +63,8 @@ type labServer struct {
 	requests []*dhcp.DHCPv4 // every DISCOVER/REQUEST/RELEASE seen
 	offer    func(req *dhcp.DHCPv4) []*dhcp.DHCPv4
 	answer   func(req *dhcp.DHCPv4) *dhcp.DHCPv4
+	// offerRaw, when set, answers a DISCOVER with raw datagrams (e.g. BOOTP replies without the magic cookie).
+	offerRaw func(req *dhcp.DHCPv4) [][]byte
 	// answerAll, when set, replaces answer and may send several replies to one REQUEST.
 	answerAll func(req *dhcp.DHCPv4) []*dhcp.DHCPv4
 }
@@ -74,6 +76,11 @@ func (l *labServer) handle(conn net.PacketConn, peer net.Addr, m *dhcp.DHCPv4) {
 	var out []*dhcp.DHCPv4
 	switch m.MessageType() {
 	case dhcp.MessageTypeDiscover:
+		if l.offerRaw != nil {
+			for _, b := range l.offerRaw(m) {
+				conn.WriteTo(b, &net.UDPAddr{IP: net.IPv4bcast, Port: 68})
+			}
+		}
 		if l.offer != nil {
 			out = l.offer(m)
 		}
