@@ -16,9 +16,14 @@ stock=/usr/share/qemu/s390-netboot.img
 img=$PWD/build/netipl.img
 bash tests/fixtures/fetch.sh || exit 1
 [ -s "$img" ] || go run ./linker/cmd/netipl-link -loader ./loader -o "$img" || exit 1
-for tool in qemu-system-s390x perl python3 /usr/bin/time; do
+for tool in qemu-system-s390x perl; do
   command -v "$tool" >/dev/null || { echo "bench/boot.sh: $tool not installed" >&2; exit 1; }
 done
+# timed CMD...: runs CMD, recording the peak RSS of it and its children (KB) in $work/rss with GNU
+# time (Debian package "time"); without it the RSS columns print "-".
+timed() {
+  if [ -x /usr/bin/time ]; then /usr/bin/time -f %M -o "$work/rss" "$@"; else "$@"; fi
+}
 [ -s "$stock" ] || { echo "bench/boot.sh: $stock missing (qemu-system-data)" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -41,14 +46,15 @@ cfg() { # cfg INITRD: the config every run uses (MAC file: the first name both i
 boot() {
   local fw=$1 mem=$2 bootfile=$3 tmo=${4:-300} start
   start=$(perl -MTime::HiRes=time -e 'printf "%.3f", time')
-  timeout "$tmo" /usr/bin/time -f %M -o "$work/rss" qemu-system-s390x -M s390-ccw-virtio -m "$mem" -nographic \
+  rm -f "$work/rss"
+  timed timeout "$tmo" qemu-system-s390x -M s390-ccw-virtio -m "$mem" -nographic \
     -no-reboot -action panic=exit-failure -global s390-ipl.netboot_fw="$fw" \
     -netdev user,id=n0,tftp="$root",bootfile="$bootfile" -device virtio-net-ccw,netdev=n0,bootindex=1 </dev/null 2>&1 |
     perl -MTime::HiRes=time -ne 'BEGIN { $| = 1 } printf "%.3f %s", time, $_' >"$work/log"
   t_kernel=$(awk -v s="$start" '/starting kernel/ { printf "%.2f", $1 - s; exit }' "$work/log")
   t_k=$(awk -v s="$start" '/Received .*kernel\.img/ { printf "%.3f", $1 - s; exit }' "$work/log")
   t_i=$(awk -v s="$start" '/Received .*initrd/ { printf "%.3f", $1 - s; exit }' "$work/log")
-  rss=$(tail -n1 "$work/rss" 2>/dev/null)
+  rss=$(tail -n1 "$work/rss" 2>/dev/null || echo -)
   ok=0
   grep -q NETIPL-INITRD-OK "$work/log" && ok=1
 }
@@ -93,6 +99,7 @@ for fw in "$stock" "$img"; do
 done
 
 echo "== netipl over HTTP (host server via slirp 10.0.2.2), 60 MB initrd, -m 512"
+command -v python3 >/dev/null || { echo "python3 not installed: no HTTP server, HTTP numbers skipped"; exit 0; }
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server --bind 127.0.0.1 --directory "$root" "$port" >/dev/null 2>&1 &
 httpd=$!
