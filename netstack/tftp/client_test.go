@@ -403,6 +403,29 @@ func TestBadServers(t *testing.T) {
 			wantIs:  ErrTimeout,
 		},
 		{
+			// Karn's rule: the OACK answers a retransmitted RRQ, so it gives no RTT sample and the backed-off
+			// timeout (2 s) stays. Sampling it would measure 1 s from the first RRQ and raise the timeout to 3 s.
+			name: "no RTT sample from a retransmitted request",
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				clock.Advance(time.Second) // the first RRQ times out
+				if p := mustRecv(s); p.opcode() != opRRQ {
+					t.Fatalf("got % x, want the RRQ again", []byte(p))
+				}
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0)
+				clock.Advance(2 * time.Second) // exactly the backed-off timeout: ACK 0 is repeated
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, data[:10]))
+				wantACK(t, mustRecv(s), 1)
+			},
+			want: data[:10],
+			check: func(t *testing.T, r Result) {
+				if r.Stats.Retransmits != 2 {
+					t.Errorf("retransmits %d, want 2 (RRQ, ACK 0)", r.Stats.Retransmits)
+				}
+			},
+		},
+		{
 			name: "oversized DATA",
 			o:    Options{MaxBadPackets: 2},
 			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
