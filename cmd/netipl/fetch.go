@@ -27,15 +27,17 @@ func (e *fetchError) Unwrap() []error { return []error{e.err, e.kind} }
 // httpFetcher fetches http:// and https:// URLs with net/http, and tftp:// URLs with
 // netipl's TFTP client over host sockets.
 type httpFetcher struct {
-	client *http.Client
-	tftp   *tftp.Client
+	client  *http.Client
+	tftp    *tftp.Client
+	timeout time.Duration // per file, TFTP and HTTP alike
 }
 
 var _ pxecfg.Fetcher = (*httpFetcher)(nil)
 
 func newNetFetcher(timeout time.Duration) *httpFetcher {
 	return &httpFetcher{
-		client: &http.Client{Timeout: timeout},
+		timeout: timeout,
+		client:  &http.Client{Timeout: timeout},
 		tftp: &tftp.Client{
 			Listen:  func() (net.PacketConn, error) { return net.ListenPacket("udp", ":0") },
 			Options: tftp.Options{Retries: 3},
@@ -50,6 +52,8 @@ func (f *httpFetcher) Fetch(ctx context.Context, url string, limit int64) ([]byt
 		return nil, err
 	}
 	if scheme == "tftp" {
+		ctx, cancel := context.WithTimeout(ctx, f.timeout)
+		defer cancel()
 		return f.fetchTFTP(ctx, host, name, limit)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
