@@ -4,7 +4,10 @@
 // TFTP and over HTTP from a host server that slirp reaches at 10.0.2.2. Each scenario checks the
 // loader's console lines, the initrd's marker and the command line the kernel got.
 //
-// `go test ./tests/boot` runs the fast scenarios (a few boots, about a minute of TCG). The big
+// TestLab runs tests/lab scenarios (http-bootfile: option 67 an http:// URL on the lab's server;
+// ins-file) against the same image.
+//
+// `go test ./tests/boot` runs the fast scenarios (six boots, about 40 s of TCG). The big
 // ones — a 1 GiB initrd in a 3 GiB guest, the booted kernel reusing the NIC for a DHCP lease, and
 // a command line longer than 896 bytes — run when NETIPL_BOOT_BIG=1 is set (see README.md).
 // Missing QEMU or fixtures skip, or fail under CI=true.
