@@ -40,7 +40,7 @@ func (o Outcome) OK() bool { return o == Pass || o == XFail }
 
 // RunOptions configures Run.
 type RunOptions struct {
-	FirmwareName string // the key for xfail lines: "qemu" for QEMU's image
+	FirmwareName string // the key for xfail and expect lines: "qemu" for QEMU's image, "netipl" for any other
 	Firmware     string // path of the netboot image given to -global s390-ipl.netboot_fw
 	QEMU         string // qemu-system-s390x binary; "" = from PATH
 	Fixtures     string // directory with vmlinuz and initrd.gz
@@ -139,26 +139,27 @@ func matchInOrder(text string, wants []string) (missing string, ok bool) {
 	return "", true
 }
 
-// Judge decides the outcome from the console, the lab log and whether QEMU was killed at the
-// time bound, before xfail marks are applied.
-func (sc *Scenario) Judge(console, labLog string, timedOut bool) (Outcome, string) {
-	for _, w := range sc.WantNot {
+// Judge decides the outcome for firmware from the console, the lab log and whether QEMU was
+// killed at the time bound, before xfail marks are applied.
+func (sc *Scenario) Judge(firmware, console, labLog string, timedOut bool) (Outcome, string) {
+	e := sc.Expect(firmware)
+	for _, w := range e.WantNot {
 		if strings.Contains(console, w) {
 			return Fail, fmt.Sprintf("console has %q", w)
 		}
 	}
-	for _, w := range sc.NoLog {
+	for _, w := range e.NoLog {
 		if strings.Contains(labLog, w) {
 			return Fail, fmt.Sprintf("lab log has %q", w)
 		}
 	}
-	if m, ok := matchInOrder(console, sc.Want); !ok {
+	if m, ok := matchInOrder(console, e.Want); !ok {
 		if timedOut {
 			return Hang, fmt.Sprintf("killed at %v waiting for %q", sc.Timeout, m)
 		}
 		return Fail, fmt.Sprintf("console lacks %q", m)
 	}
-	if m, ok := matchInOrder(labLog, sc.Log); !ok {
+	if m, ok := matchInOrder(labLog, e.Log); !ok {
 		return Fail, fmt.Sprintf("lab log lacks %q", m)
 	}
 	return Pass, ""
@@ -278,7 +279,7 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 	runCtx, cancel := context.WithTimeout(ctx, sc.Timeout)
 	defer cancel()
 	cmd := exec.Command(qemu, args...)
-	con := &consoleBuf{wants: sc.Want, met: make(chan struct{}), tee: opt.Console}
+	con := &consoleBuf{wants: sc.Expect(opt.FirmwareName).Want, met: make(chan struct{}), tee: opt.Console}
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = con, con, nil
 	if err := cmd.Start(); err != nil {
 		return fail("start %s: %v", qemu, err)
@@ -313,7 +314,7 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) Result {
 	if ctx.Err() != nil {
 		return fail("interrupted: %v", ctx.Err())
 	}
-	o, why := sc.Judge(res.Console, res.LabLog, timedOut)
+	o, why := sc.Judge(opt.FirmwareName, res.Console, res.LabLog, timedOut)
 	res.Outcome, res.Reason = sc.applyXFail(opt.FirmwareName, o, why)
 	return res
 }

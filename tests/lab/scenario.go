@@ -20,7 +20,7 @@ type Scenario struct {
 	Path    string
 	Desc    string
 	Timeout time.Duration     // the hang bound
-	XFail   map[string]string // firmware name ("qemu") → why it is expected to fail
+	XFail   map[string]string // firmware name ("qemu", "netipl") → why it is expected to fail
 	MAC     string            // guest MAC; "" = 52:54:00:12:34:56
 	QEMU    []string          // extra QEMU arguments
 
@@ -31,8 +31,56 @@ type Scenario struct {
 	IPv6    *IPv6Config // set by dhcp6: the lab also runs RA, DHCPv6 and TFTP on fec0::2
 	Faults  Faults
 
-	Want, WantNot []string // console text, wants in order
-	Log, NoLog    []string // lab event-log text, logs in order
+	// Checks are the want/wantnot/log/nolog lines in file order, each for every firmware or,
+	// from an expect line, for one; Expect picks a firmware's view.
+	Checks []Check
+}
+
+// Firmwares are the names xfail and expect lines may use: QEMU's s390-netboot.img and netipl's image.
+var Firmwares = []string{"qemu", "netipl"}
+
+func knownFirmware(name string) bool {
+	for _, f := range Firmwares {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Check is one judging line of a scenario.
+type Check struct {
+	Firmware string // "" = every firmware
+	Kind     string // want, wantnot, log, nolog
+	Text     string
+}
+
+// Expectation is what the judge checks for one firmware: console wants in order, console texts
+// that must not appear, lab-log lines in order, lab-log texts that must not appear.
+type Expectation struct {
+	Want, WantNot []string
+	Log, NoLog    []string
+}
+
+// Expect returns the scenario's checks that apply to firmware, in file order.
+func (sc *Scenario) Expect(firmware string) Expectation {
+	var e Expectation
+	for _, c := range sc.Checks {
+		if c.Firmware != "" && c.Firmware != firmware {
+			continue
+		}
+		switch c.Kind {
+		case "want":
+			e.Want = append(e.Want, c.Text)
+		case "wantnot":
+			e.WantNot = append(e.WantNot, c.Text)
+		case "log":
+			e.Log = append(e.Log, c.Text)
+		case "nolog":
+			e.NoLog = append(e.NoLog, c.Text)
+		}
+	}
+	return e
 }
 
 // DefaultMAC is QEMU's default virtio-net MAC, used when a scenario names none.
@@ -176,7 +224,24 @@ func (p *scenarioParser) parseLine(line string) error {
 		if fw == "" || why == "" {
 			return p.errf("xfail needs a firmware name and a reason")
 		}
+		if !knownFirmware(fw) {
+			return p.errf("xfail: unknown firmware %q (want %s)", fw, strings.Join(Firmwares, " or "))
+		}
+		if _, dup := sc.XFail[fw]; dup {
+			return p.errf("xfail %s given twice", fw)
+		}
 		sc.XFail[fw] = why
+	case "expect":
+		fw, rest := splitWord(rest)
+		if !knownFirmware(fw) {
+			return p.errf("expect: unknown firmware %q (want %s)", fw, strings.Join(Firmwares, " or "))
+		}
+		kind, text := splitWord(rest)
+		switch kind {
+		case "want", "wantnot", "log", "nolog":
+			return p.check(fw, kind, text)
+		}
+		return p.errf("expect %s %q: want want, wantnot, log or nolog", fw, kind)
 	case "mac":
 		if err := p.once(kw); err != nil {
 			return err
@@ -218,23 +283,19 @@ func (p *scenarioParser) parseLine(line string) error {
 	case "fault":
 		return p.parseFault(rest)
 	case "want", "wantnot", "log", "nolog":
-		if rest == "" {
-			return p.errf("%s needs text", kw)
-		}
-		text := unquote(rest)
-		switch kw {
-		case "want":
-			sc.Want = append(sc.Want, text)
-		case "wantnot":
-			sc.WantNot = append(sc.WantNot, text)
-		case "log":
-			sc.Log = append(sc.Log, text)
-		case "nolog":
-			sc.NoLog = append(sc.NoLog, text)
-		}
+		return p.check("", kw, rest)
 	default:
 		return p.errf("unknown directive %q", kw)
 	}
+	return nil
+}
+
+// check adds a judging line for firmware ("" = every firmware).
+func (p *scenarioParser) check(firmware, kind, text string) error {
+	if text == "" {
+		return p.errf("%s needs text", kind)
+	}
+	p.sc.Checks = append(p.sc.Checks, Check{Firmware: firmware, Kind: kind, Text: unquote(text)})
 	return nil
 }
 
@@ -497,8 +558,10 @@ func (p *scenarioParser) finish() error {
 	if sc.Timeout == 0 {
 		return &ParseError{p.path, p.line, "no timeout given (every scenario needs its hang bound)"}
 	}
-	if len(sc.Want) == 0 {
-		return &ParseError{p.path, p.line, "no want line (nothing to judge)"}
+	for _, fw := range Firmwares {
+		if len(sc.Expect(fw).Want) == 0 {
+			return &ParseError{p.path, p.line, fmt.Sprintf("no want line for %s (nothing to judge)", fw)}
+		}
 	}
 	for _, f := range sc.Files {
 		if f.SizeOf != "" {

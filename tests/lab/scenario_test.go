@@ -65,8 +65,11 @@ fault  dir to-guest
 fault  seed 42
 want   "  padded  "
 wantnot bad
+expect netipl want netipl only
 log    x
+expect qemu   nolog qemu only
 nolog  y
+xfail  netipl also
 `
 	sc, err := ParseScenario("dir/all.scn", strings.NewReader(src))
 	if err != nil {
@@ -95,8 +98,15 @@ nolog  y
 	if !sc.PinTFTP || len(sc.Files) != 5 {
 		t.Errorf("PinTFTP = %v, %d files", sc.PinTFTP, len(sc.Files))
 	}
-	if sc.Want[0] != "  padded  " || sc.WantNot[0] != "bad" || sc.Log[0] != "x" || sc.NoLog[0] != "y" {
-		t.Errorf("judging lines = %q %q %q %q", sc.Want, sc.WantNot, sc.Log, sc.NoLog)
+	if e := sc.Expect("netipl"); strings.Join(e.Want, "|") != "  padded  |netipl only" || strings.Join(e.WantNot, "|") != "bad" ||
+		strings.Join(e.Log, "|") != "x" || strings.Join(e.NoLog, "|") != "y" {
+		t.Errorf("Expect(netipl) = %q", e)
+	}
+	if e := sc.Expect("qemu"); strings.Join(e.Want, "|") != "  padded  " || strings.Join(e.NoLog, "|") != "qemu only|y" {
+		t.Errorf("Expect(qemu) = %q", e)
+	}
+	if sc.XFail["netipl"] != "also" {
+		t.Errorf("XFail = %v", sc.XFail)
 	}
 	cfg, err := sc.BuildConfig(t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "file k") {
@@ -123,7 +133,13 @@ func TestParseScenarioErrors(t *testing.T) {
 	}{
 		{"unknown directive", head + "bootfile x\n", "s.scn:3: unknown directive \"bootfile\""},
 		{"no timeout", "want x\n", "s.scn:1: no timeout given (every scenario needs its hang bound)"},
-		{"no want", "timeout 1s\n", "s.scn:1: no want line (nothing to judge)"},
+		{"no want", "timeout 1s\n", "s.scn:1: no want line for qemu (nothing to judge)"},
+		{"want for one firmware only", "timeout 1s\nexpect qemu want x\n", "s.scn:2: no want line for netipl (nothing to judge)"},
+		{"expect unknown firmware", head + "expect seabios want x\n", "s.scn:3: expect: unknown firmware \"seabios\" (want qemu or netipl)"},
+		{"expect unknown kind", head + "expect netipl timeout 5s\n", "s.scn:3: expect netipl \"timeout\": want want, wantnot, log or nolog"},
+		{"expect empty text", head + "expect netipl want\n", "s.scn:3: want needs text"},
+		{"xfail unknown firmware", head + "xfail qmeu typo\n", "s.scn:3: xfail: unknown firmware \"qmeu\" (want qemu or netipl)"},
+		{"xfail twice", head + "xfail qemu a\nxfail qemu b\n", "s.scn:4: xfail qemu given twice"},
 		{"bad duration", "timeout soon\n", "s.scn:1: bad duration \"soon\""},
 		{"timeout too long", "timeout 1h\n", "s.scn:1: timeout \"1h\" out of range (0, 15m]"},
 		{"timeout twice", head + "timeout 5s\n", "s.scn:3: timeout given twice (first on line 1)"},
@@ -165,25 +181,32 @@ func TestRenderConsole(t *testing.T) {
 }
 
 func TestJudge(t *testing.T) {
-	sc := &Scenario{Timeout: time.Second, Want: []string{"a", "b"}, WantNot: []string{"bad"}, Log: []string{"l1", "l2"},
-		XFail: map[string]string{"qemu": "known"}}
+	sc := &Scenario{Timeout: time.Second, XFail: map[string]string{"qemu": "known"}, Checks: []Check{
+		{"", "want", "a"}, {"netipl", "want", "n"}, {"", "want", "b"}, {"qemu", "wantnot", "rate"},
+		{"", "wantnot", "bad"}, {"", "log", "l1"}, {"", "log", "l2"}, {"netipl", "nolog", "l3"}}}
 	tests := []struct {
-		name, console, log string
-		timedOut           bool
-		want               Outcome
-		reason             string
+		name, firmware, console, log string
+		timedOut                     bool
+		want                         Outcome
+		reason                       string
 	}{
-		{"pass", "xa yb", "l1 l2", false, Pass, ""},
-		{"order matters", "b a", "l1 l2", false, Fail, `console lacks "b"`},
-		{"hang", "a", "", true, Hang, `killed at 1s waiting for "b"`},
-		{"wantnot", "a b bad", "l1 l2", false, Fail, `console has "bad"`},
-		{"log order", "a b", "l2 l1", false, Fail, `lab log lacks "l2"`},
+		{"pass", "qemu", "xa yb", "l1 l2", false, Pass, ""},
+		{"order matters", "qemu", "b a", "l1 l2", false, Fail, `console lacks "b"`},
+		{"hang", "qemu", "a", "", true, Hang, `killed at 1s waiting for "b"`},
+		{"wantnot", "qemu", "a b bad", "l1 l2", false, Fail, `console has "bad"`},
+		{"log order", "qemu", "a b", "l2 l1", false, Fail, `lab log lacks "l2"`},
+		{"firmware want in order", "netipl", "a b n", "l1 l2", false, Fail, `console lacks "b"`},
+		{"firmware want met", "netipl", "a n b", "l1 l2", false, Pass, ""},
+		{"other firmware's want ignored", "qemu", "a b", "l1 l2", false, Pass, ""},
+		{"firmware wantnot", "qemu", "a b rate", "l1 l2", false, Fail, `console has "rate"`},
+		{"other firmware's wantnot ignored", "netipl", "a n b rate", "l1 l2", false, Pass, ""},
+		{"firmware nolog", "netipl", "a n b", "l1 l2 l3", false, Fail, `lab log has "l3"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, why := sc.Judge(tt.console, tt.log, tt.timedOut)
+			o, why := sc.Judge(tt.firmware, tt.console, tt.log, tt.timedOut)
 			if o != tt.want || why != tt.reason {
-				t.Errorf("Judge(%q, %q, %v) = %s %q, want %s %q", tt.console, tt.log, tt.timedOut, o, why, tt.want, tt.reason)
+				t.Errorf("Judge(%s, %q, %q, %v) = %s %q, want %s %q", tt.firmware, tt.console, tt.log, tt.timedOut, o, why, tt.want, tt.reason)
 			}
 		})
 	}

@@ -79,8 +79,10 @@ func main() {
 	if *list {
 		for _, sc := range all {
 			xf := ""
-			if why, ok := sc.XFail["qemu"]; ok {
-				xf = " [xfail qemu: " + why + "]"
+			for _, fw := range lab.Firmwares {
+				if why, ok := sc.XFail[fw]; ok {
+					xf += " [xfail " + fw + ": " + why + "]"
+				}
 			}
 			fmt.Printf("%-24s %4.0fs  %s%s\n", sc.Name, sc.Timeout.Seconds(), sc.Desc, xf)
 		}
