@@ -26,7 +26,8 @@
 //   - Windowed transfers (RFC 7440): the client acknowledges after each full window, after the last block, and at
 //     once after a gap (acknowledging the last block received in order), so the server resends from there.
 //   - When the client aborts (size limit, refused option, timeout, cancelled context, write error) it sends an
-//     ERROR packet to the server first. QEMU's SLOF client does not.
+//     ERROR packet to the server first (on a timeout only once the server has answered: before that there is no
+//     transfer to end). QEMU's SLOF client does not.
 //   - In lock-step, a duplicate DATA (and a repeated OACK) is acknowledged again only when it arrives at least a
 //     quarter of the retransmission timeout after our last ACK (then our ACK was probably lost); an earlier one
 //     crossed our ACK on the wire, and answering it would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1)
