@@ -24,18 +24,18 @@ type fetchError struct {
 func (e *fetchError) Error() string   { return e.err.Error() }
 func (e *fetchError) Unwrap() []error { return []error{e.err, e.kind} }
 
-// httpFetcher fetches http:// and https:// URLs with net/http, and tftp:// URLs with
+// netFetcher fetches http:// and https:// URLs with net/http, and tftp:// URLs with
 // netipl's TFTP client over host sockets.
-type httpFetcher struct {
+type netFetcher struct {
 	client  *http.Client
 	tftp    *tftp.Client
 	timeout time.Duration // per file, TFTP and HTTP alike
 }
 
-var _ pxecfg.Fetcher = (*httpFetcher)(nil)
+var _ pxecfg.Fetcher = (*netFetcher)(nil)
 
-func newNetFetcher(timeout time.Duration) *httpFetcher {
-	return &httpFetcher{
+func newNetFetcher(timeout time.Duration) *netFetcher {
+	return &netFetcher{
 		timeout: timeout,
 		client:  &http.Client{Timeout: timeout},
 		tftp: &tftp.Client{
@@ -46,7 +46,7 @@ func newNetFetcher(timeout time.Duration) *httpFetcher {
 }
 
 // Fetch implements pxecfg.Fetcher.Fetch.
-func (f *httpFetcher) Fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
+func (f *netFetcher) Fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
 	scheme, host, name, err := pxecfg.SplitURL(url)
 	if err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ func (f *httpFetcher) Fetch(ctx context.Context, url string, limit int64) ([]byt
 }
 
 // fetchTFTP reads name from host (an address, optionally with a port, or a DNS name).
-func (f *httpFetcher) fetchTFTP(ctx context.Context, host, name string, limit int64) ([]byte, error) {
+func (f *netFetcher) fetchTFTP(ctx context.Context, host, name string, limit int64) ([]byte, error) {
 	hostname, port := host, uint16(69)
 	if h, p, err := net.SplitHostPort(host); err == nil {
 		n, err := strconv.ParseUint(p, 10, 16)
