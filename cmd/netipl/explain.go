@@ -82,14 +82,14 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		return bad("-uuid", err)
 	}
 
-	net := newNetFetcher(*timeout)
+	remote := newNetFetcher(*timeout)
 	var fe pxecfg.Fetcher
 	if scheme, host, _, err := pxecfg.SplitURL(*root); err == nil {
 		f.Server = firstNonEmpty(*server, strings.Trim(host, "[]"))
 		if scheme == "tftp" {
-			fe = net
+			fe = remote
 		} else {
-			fe = &urlRoot{root: strings.TrimSuffix(*root, "/") + "/", server: f.Server, next: net}
+			fe = &urlRoot{root: strings.TrimSuffix(*root, "/") + "/", server: f.Server, next: remote}
 		}
 	} else {
 		st, err := os.Stat(*root)
@@ -103,7 +103,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 				served = append(served, h)
 			}
 		}
-		fe = &pxecfg.FSFetcher{FS: os.DirFS(*root), Hosts: served, Next: net}
+		fe = &pxecfg.FSFetcher{FS: os.DirFS(*root), Hosts: served, Next: remote}
 	}
 
 	fmt.Fprintf(stdout, "facts: server=%s bootfile=%q opt209=%q opt210=%q mac=%s ip=%s uuid=%q loadparm=%q\n",
