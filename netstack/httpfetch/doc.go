@@ -9,6 +9,8 @@
 //   - Content-Length is read before any body byte, so a file larger than Client.MaxSize is refused up front
 //     (ErrTooLarge). Without Content-Length the limit is enforced while reading.
 //   - Compression is turned off (Accept-Encoding is not sent), so Content-Length is the size of the file.
+//   - Client.ResponseTimeout bounds the TCP connect, the wait for the response headers and every read stall; the
+//     header block may be at most 64 KiB.
 //   - Redirects (301, 302, 303, 307, 308) are followed up to Client.MaxRedirects; an https→http downgrade is refused.
 //   - When the connection drops before Content-Length bytes have arrived, the download resumes with
 //     "Range: bytes=N-" and "If-Range" (the ETag, or Last-Modified) against the final URL, up to Client.Resumes

@@ -21,6 +21,9 @@ const (
 	DefaultResumes       = 5
 	DefaultProgressEvery = 1 << 20
 	bufferSize           = 256 << 10
+	// maxHeaderBytes bounds a response's header block (net/http's default is 10 MiB, a lot of a small guest's
+	// memory for a hostile server to fill); real boot servers send well under 1 KiB.
+	maxHeaderBytes = 64 << 10
 )
 
 // Sentinels for callers that branch (errors.Is).
@@ -139,11 +142,12 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 			}
 			return &stallConn{Conn: conn, timeout: timeout}, nil
 		},
-		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		DisableCompression:    true,
-		ResponseHeaderTimeout: timeout,
-		MaxIdleConnsPerHost:   1,
-		ForceAttemptHTTP2:     false,
+		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		DisableCompression:     true,
+		ResponseHeaderTimeout:  timeout,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		MaxIdleConnsPerHost:    1,
+		ForceAttemptHTTP2:      false,
 	}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{

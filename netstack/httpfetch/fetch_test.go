@@ -156,6 +156,10 @@ func TestGet(t *testing.T) {
 		}
 		http.ServeContent(w, r, "file", modTime, bytes.NewReader(body))
 	})
+	mux.HandleFunc("/huge-header", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Padding", strings.Repeat("a", maxHeaderBytes))
+		w.Write(body[:10])
+	})
 	mux.HandleFunc("/drop-always", func(w http.ResponseWriter, r *http.Request) {
 		dropAfter(w, body, 10, `"v1"`)
 	})
@@ -222,6 +226,7 @@ func TestGet(t *testing.T) {
 		{name: "206 to a request without Range", path: "/partial-unasked", wantErr: "server answered 206 Partial Content"},
 		{name: "drop without Content-Length", path: "/chunked-drop",
 			wantErr: "connection lost after 1048576 bytes of a response without Content-Length"},
+		{name: "header block too large", path: "/huge-header", wantErr: "server response headers exceeded 65536 bytes"},
 		{name: "bad content-range", path: "/drop-badrange", wantErr: `resume at 1048576: bad Content-Range "bytes 5-`},
 		{name: "keeps dropping", path: "/drop-always", c: Client{Resumes: 2},
 			wantErr: "after 10 of 3145733 bytes: "},
