@@ -90,7 +90,7 @@ type lab struct {
 
 var labSeq int
 
-func newLab(t *testing.T, bootfile string, files map[string][]byte) *lab {
+func newLab(t *testing.T, bootfile string, files map[string][]byte, dnsmasqArgs ...string) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "host-mode test needs root (network namespace and tap)")
@@ -124,6 +124,7 @@ func newLab(t *testing.T, bootfile string, files map[string][]byte) *lab {
 		"--interface=tap0", "--bind-interfaces", "--dhcp-range=10.0.2.15,10.0.2.15,255.255.255.0,1h",
 		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--dhcp-option=3,10.0.2.2",
 		"--dhcp-boot="+bootfile+",,10.0.2.2", "--enable-tftp", "--tftp-root="+l.root, "--no-ping", "--log-dhcp", "--log-facility=-")
+	cmd.Args = append(cmd.Args, dnsmasqArgs...)
 	cmd.Stdout, cmd.Stderr = l.dnsmasq, l.dnsmasq
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dnsmasq: %v", err)
@@ -394,6 +395,17 @@ func TestHostHTTPBootfile(t *testing.T) {
 		"  SHA256 verified: http://10.0.2.2:8080/s390x/initrd.gz\n",
 	)
 	checkRAM(t, ram, kernel, [][]byte{initrd}, "console=ttysclp0 marker=http")
+}
+
+// TestHostNoLease: a DHCP server that ignores the NIC gives QEMU's words and a clean stop.
+func TestHostNoLease(t *testing.T) {
+	l := newLab(t, "x", map[string][]byte{"x": []byte("y")}, "--dhcp-host="+testMAC+",ignore")
+	code, con, _ := l.boot(t, "-dhcp-timeout", "2s")
+	if code != 1 {
+		t.Fatalf("loader exit %d, want 1:\n%s", code, con)
+	}
+	wantInOrder(t, con, "  Requesting information via DHCP:     \b\b\b010", "\n",
+		"netipl: Could not get IP address (dhcpv4: no DHCP lease after ", "Failed to load OS from network\n")
 }
 
 // TestHostFailures: each bad server gives one reason line, QEMU's failure line and exit 1,
