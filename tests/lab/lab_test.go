@@ -157,6 +157,8 @@ func testFiles() map[string]*File {
 		"exact.bin": {Data: big[:1428*4], ErrorAfter: -1, Truncate: -1}, // ends with an empty block
 		"err.bin":   {Data: big, ErrorAfter: 100_000, Truncate: -1},
 		"short.bin": {Data: big, ErrorAfter: -1, Truncate: 5000},
+		// the ERROR falls in the last, short block (blksize 1428: bytes 4284..4999)
+		"errlast.bin": {Data: big[:5000], ErrorAfter: 4500, Truncate: -1},
 	}
 }
 
@@ -183,6 +185,7 @@ func TestTFTPServers(t *testing.T) {
 				{file: "exact.bin", blksize: 1428, want: files["exact.bin"].Data},
 				{file: "short.bin", blksize: 1428, want: files["big.bin"].Data[:5000]},
 				{file: "err.bin", blksize: 1428, wantErr: "server ERROR"},
+				{file: "errlast.bin", blksize: 1428, wantErr: "server ERROR"},
 				{file: "nothere", blksize: 1428, wantErr: "server ERROR 1"},
 			}
 			if !pin {

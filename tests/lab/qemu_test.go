@@ -6,9 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"netipl/linker"
 	"netipl/tests/qemu"
 )
 
@@ -23,6 +25,20 @@ var ciScenarios = map[string]Outcome{
 	"garbage-tiny":   Pass,
 	"garbage-config": XFail,
 	"ipv6-only":      Pass,
+}
+
+// netiplScenarios are the fast scenarios `go test` runs against netipl's image (built from this
+// tree, or $NETIPL_IMAGE): the behaviours where netipl deliberately differs from QEMU's image
+// (HTTP, a refused garbage kernel, a mid-file ERROR, a missing KERNEL) plus a plain boot, an
+// .INS file and the full probe order.
+var netiplScenarios = map[string]Outcome{
+	"direct-kernel":      Pass,
+	"http-bootfile":      Pass,
+	"ins-file":           Pass,
+	"garbage-large":      Pass,
+	"garbage-config":     Pass,
+	"missing-files":      Pass,
+	"tftp-error-midfile": Pass,
 }
 
 func qemuPrereqs(t *testing.T) (fixtures string) {
@@ -72,6 +88,75 @@ func TestQEMUImageScenarios(t *testing.T) {
 	}
 	if seen != len(ciScenarios) {
 		t.Errorf("found %d of the %d CI scenarios in scenarios/", seen, len(ciScenarios))
+	}
+}
+
+var (
+	netiplOnce  sync.Once
+	netiplImage string
+	netiplErr   error
+)
+
+// netiplImagePath returns $NETIPL_IMAGE, or builds netipl.img from this tree once per test binary
+// (a link of cached packages: a few seconds).
+func netiplImagePath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("NETIPL_IMAGE"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			t.Fatalf("NETIPL_IMAGE: %v", err)
+		}
+		return abs
+	}
+	netiplOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "netipl-lab-test-")
+		if err != nil {
+			netiplErr = err
+			return
+		}
+		netiplImage = filepath.Join(dir, "netipl.img")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		netiplErr = linker.Build(ctx, linker.Options{Loader: "./loader", Out: netiplImage, Dir: filepath.Join("..", "..")})
+	})
+	if netiplErr != nil {
+		t.Fatalf("build netipl.img: %v", netiplErr)
+	}
+	return netiplImage
+}
+
+func TestNetiplImageScenarios(t *testing.T) {
+	fixtures := qemuPrereqs(t)
+	img := netiplImagePath(t)
+	t.Cleanup(func() {
+		if os.Getenv("NETIPL_IMAGE") == "" {
+			os.RemoveAll(filepath.Dir(img))
+		}
+	})
+	all, err := LoadScenarios("scenarios")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, sc := range all {
+		want, ok := netiplScenarios[sc.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		t.Run(sc.Name, func(t *testing.T) {
+			r := Run(context.Background(), sc, RunOptions{FirmwareName: "netipl", Firmware: img, Fixtures: fixtures})
+			if r.Outcome != want {
+				t.Errorf("Run(%s) = %s (%s) in %.1fs, want %s\nconsole:\n%s\nlab log:\n%s", sc.Name, r.Outcome, r.Reason,
+					r.Elapsed.Seconds(), want, tail(r.Console, 40), r.LabLog)
+			}
+		})
+	}
+	if seen != len(netiplScenarios) {
+		t.Errorf("found %d of the %d netipl scenarios in scenarios/", seen, len(netiplScenarios))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -90,12 +92,18 @@ func (sc *Scenario) BuildConfig(fixtures string) (Config, error) {
 				sep = "\r\n"
 			}
 			data = []byte(strings.Join(fs.Text, sep) + sep)
-		case "u64":
+		case "u64", "sha256":
 			continue // second pass: may refer to other files
 		}
 		cfg.Files[fs.Name] = &File{Data: data, ErrorAfter: fs.ErrorAfter, Truncate: fs.Truncate}
 	}
 	for _, fs := range sc.Files {
+		if fs.Kind == "sha256" {
+			sum := sha256.Sum256(cfg.Files[fs.SizeOf].Data)
+			data := fmt.Appendf(nil, "%x  %s\n", sum, path.Base(fs.SizeOf))
+			cfg.Files[fs.Name] = &File{Data: data, ErrorAfter: fs.ErrorAfter, Truncate: fs.Truncate}
+			continue
+		}
 		if fs.Kind != "u64" {
 			continue
 		}

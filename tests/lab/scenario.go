@@ -89,9 +89,9 @@ const DefaultMAC = "52:54:00:12:34:56"
 // FileSpec says how to make one served file.
 type FileSpec struct {
 	Name       string
-	Kind       string   // kernel, initrd, zeros, random, text, u64
+	Kind       string   // kernel, initrd, zeros, random, text, u64, sha256
 	N          int64    // size for zeros/random, value for u64
-	SizeOf     string   // u64: the size of this other file instead of N
+	SizeOf     string   // u64: the size of this other file instead of N; sha256: the file digested
 	Text       []string // text lines
 	CRLF       bool     // text: join lines with \r\n
 	ErrorAfter int
@@ -440,6 +440,13 @@ func (p *scenarioParser) parseFile(rest string) error {
 		f.Kind = "text"
 		f.CRLF = f.CRLF || kind == "crlf"
 		f.Text = append(f.Text, unquote(textArg(rest)))
+	case "sha256":
+		// A sidecar in sha256sum format: the digest of another file's full data (before any
+		// tftp truncate), so a firmware that checks it sees the mismatch.
+		if arg == "" {
+			return p.errf("file %s sha256 needs a file name", name)
+		}
+		f.SizeOf = strings.TrimLeft(arg, "/")
 	case "u64":
 		if strings.HasPrefix(arg, "size:") {
 			f.SizeOf = strings.TrimLeft(strings.TrimPrefix(arg, "size:"), "/")
@@ -454,7 +461,7 @@ func (p *scenarioParser) parseFile(rest string) error {
 			f.N = int64(v)
 		}
 	default:
-		return p.errf("unknown file kind %q (want kernel, initrd, zeros, random, text, crlf, u64)", kind)
+		return p.errf("unknown file kind %q (want kernel, initrd, zeros, random, text, crlf, u64, sha256)", kind)
 	}
 	if !exists {
 		p.files[name] = f
@@ -566,7 +573,7 @@ func (p *scenarioParser) finish() error {
 	for _, f := range sc.Files {
 		if f.SizeOf != "" {
 			if _, ok := p.files[f.SizeOf]; !ok {
-				return &ParseError{p.path, f.line, fmt.Sprintf("file %s: size:%s names no file", f.Name, f.SizeOf)}
+				return &ParseError{p.path, f.line, fmt.Sprintf("file %s: %s names no file", f.Name, map[string]string{"u64": "size:" + f.SizeOf, "sha256": f.SizeOf}[f.Kind])}
 			}
 		}
 	}

@@ -50,6 +50,7 @@ file   c text second line
 file   z zeros 100
 file   s u64 size:z
 file   v u64 0x10
+file   z.sha256 sha256 z
 tftp   pin
 tftp   truncate z 10
 tftp   error-after k 4096
@@ -95,7 +96,7 @@ xfail  netipl also
 		f.Jitter != 2*time.Millisecond || f.SilenceAfter != 9 || f.Scope != ScopeTFTP || f.Dir != ToGuest || f.Seed != 42 {
 		t.Errorf("Faults = %+v", f)
 	}
-	if !sc.PinTFTP || len(sc.Files) != 5 {
+	if !sc.PinTFTP || len(sc.Files) != 6 {
 		t.Errorf("PinTFTP = %v, %d files", sc.PinTFTP, len(sc.Files))
 	}
 	if e := sc.Expect("netipl"); strings.Join(e.Want, "|") != "  padded  |netipl only" || strings.Join(e.WantNot, "|") != "bad" ||
@@ -123,6 +124,10 @@ xfail  netipl also
 	if len(z.Data) != 100 || z.Truncate != 10 || string(cfg.Files["s"].Data) != "\x00\x00\x00\x00\x00\x00\x00\x0a" ||
 		string(cfg.Files["v"].Data) != "\x00\x00\x00\x00\x00\x00\x00\x10" {
 		t.Errorf("zeros/u64 files: z=%d bytes truncate %d, s=%q v=%q", len(z.Data), z.Truncate, cfg.Files["s"].Data, cfg.Files["v"].Data)
+	}
+	// the digest of all 100 zero bytes, not of the 10 served (sha256sum of 100 zero bytes)
+	if got, want := string(cfg.Files["z.sha256"].Data), "cd00e292c5970d3c5e2f0ffa5171e555bc46bfc4faddfb4a418b6840b86e79a3  z\n"; got != want {
+		t.Errorf("sha256 file = %q, want %q", got, want)
 	}
 }
 
@@ -153,9 +158,11 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"dhcp siaddr", head + "dhcp siaddr host\n", "s.scn:3: dhcp siaddr needs an IPv4 address, got \"host\""},
 		{"dhcp nak count", head + "dhcp nak -1\n", "s.scn:3: bad count \"-1\" (want an integer >= 0)"},
 		{"file twice", head + "file a zeros 1\nfile a zeros 2\n", "s.scn:4: file \"a\" already defined on line 3"},
-		{"file kind", head + "file a blob\n", "s.scn:3: unknown file kind \"blob\" (want kernel, initrd, zeros, random, text, crlf, u64)"},
+		{"file kind", head + "file a blob\n", "s.scn:3: unknown file kind \"blob\" (want kernel, initrd, zeros, random, text, crlf, u64, sha256)"},
 		{"file u64 value", head + "file a u64 lots\n", "s.scn:3: file a u64: bad value \"lots\""},
 		{"u64 size of nothing", head + "file a u64 size:b\n", "s.scn:3: file a: size:b names no file"},
+		{"sha256 of nothing", head + "file a.sha256 sha256 b\n", "s.scn:3: file a.sha256: b names no file"},
+		{"sha256 without file", head + "file a.sha256 sha256\n", "s.scn:3: file a.sha256 sha256 needs a file name"},
 		{"tftp before file", head + "tftp truncate a 1\n", "s.scn:3: tftp truncate: file \"a\" is not defined (yet)"},
 		{"xfail without reason", head + "xfail qemu\n", "s.scn:3: xfail needs a firmware name and a reason"},
 		{"dns bad ip", head + "dns a.b 1::2\n", "s.scn:3: dns needs NAME IPV4, got \"a.b 1::2\""},

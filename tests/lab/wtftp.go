@@ -264,7 +264,9 @@ func (t *wtransfer) run() error {
 		end := min(base+t.neg.windowsize-1, nblocks)
 		for b := base; b <= end; b++ {
 			off := (b - 1) * bs
-			if t.errorAfter >= 0 && off+bs > t.errorAfter && b < nblocks {
+			// The ERROR replaces the first block that would carry byte errorAfter, the last
+			// (short) block included: a file just over a round size ends in that block.
+			if t.errorAfter >= 0 && t.errorAfter < len(t.data) && off+bs > t.errorAfter {
 				t.send(tftpError(tftpErrUndefined, errInjected.Error()))
 				return fmt.Errorf("%w at byte %d", errInjected, off)
 			}
