@@ -69,7 +69,7 @@ func TestGetFromPin(t *testing.T) {
 			var progress []Progress
 			c.Progress = func(p Progress) { progress = append(progress, p) }
 			m := &memFile{}
-			res, err := c.Get(context.Background(), addr.AddrPort(), tt.file, m)
+			res, err := c.Get(guardCtx(t), addr.AddrPort(), tt.file, m)
 			if err != nil {
 				t.Fatalf("Get(%q) = %v", tt.file, err)
 			}
