@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +340,46 @@ func TestBOOTPReply(t *testing.T) {
 	}
 	if n := len(lab.seen()); n != 1 {
 		t.Errorf("lab saw %d messages, want the DISCOVER only", n)
+	}
+}
+
+// TestNakKeepsTimeout: a NAK is an answer, not a timeout, so the next DISCOVER round waits the same time (no
+// backoff). Stepped on a manual clock.
+func TestNakKeepsTimeout(t *testing.T) {
+	var discovers atomic.Int32
+	lab := &labServer{
+		offer: func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			if discovers.Add(1) > 1 {
+				return nil // round 2 gets no offer
+			}
+			// maxOffers offers end the collection at once: round 1 needs no clock step.
+			var out []*dhcp.DHCPv4
+			for range maxOffers {
+				out = append(out, replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2"))
+			}
+			return out
+		},
+		answer: func(req *dhcp.DHCPv4) *dhcp.DHCPv4 { return replyTo(req, dhcp.MessageTypeNak, "10.0.2.2") },
+	}
+	conn := startLab(t, lab)
+	clock := faketime.NewManualClock()
+	c := &Client{Conn: conn, HWAddr: clientMAC, Clock: clock, MaxRounds: 2, InitialTimeout: time.Second}
+	errc := make(chan error, 1)
+	go func() { _, err := c.Acquire(guardCtx(t)); errc <- err }()
+	waitSeen(t, lab, 3) // DISCOVER, REQUEST (answered by a NAK), DISCOVER, all at clock time 0
+	clock.Advance(999 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("Acquire ended %v before round 2's 1 s wait", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	clock.Advance(time.Millisecond)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrNoLease) || c.Stats.Naks != 1 {
+			t.Errorf("Acquire = %v, stats %+v; want ErrNoLease after 1 NAK", err, c.Stats)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("round 2 did not end after 1 s: the NAK doubled the wait")
 	}
 }
