@@ -15,9 +15,10 @@
 //
 // Replies must carry our transaction ID and Client Identifier. Among Advertises, the highest preference wins, then
 // one carrying a boot-file URL, then the first; preference 255 is taken at once (RFC 8415 §18.2.1), and collection
-// also ends at 16 Advertises. A Reply whose
-// IA_NA status is not Success restarts from Solicit. Timeouts double from InitialTimeout up to MaxTimeout; the whole
-// exchange is bounded by Total and MaxRounds (RFC 8415's MRC/MRD, with small boot-friendly values).
+// also ends at 16 Advertises. A Reply whose IA_NA status is not Success restarts from Solicit; in stateless mode a
+// Reply with an error status is refused and the client keeps listening for another server. The final error names the
+// last refusal. Timeouts double from InitialTimeout up to MaxTimeout; the whole exchange is bounded by Total and
+// MaxRounds (RFC 8415's MRC/MRD, with small boot-friendly values).
 package dhcpv6
 
 import (
@@ -202,7 +203,11 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 	start := clock.NowMonotonic()
 	deadline := start.Add(total)
 	timeout := initial
+	lastRejection := "" // why the last Reply was refused, for the final error
 	emit := func(e Event) {
+		if e.Type == EventRejected {
+			lastRejection = e.Text
+		}
 		if c.Progress != nil {
 			c.Progress(e)
 		}
@@ -234,8 +239,15 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 					c.Stats.Ignored++
 					continue
 				}
+				l, err := newLease(m, false)
+				if err != nil {
+					// One server's error status does not end the exchange: another may still answer.
+					c.Stats.Rejected++
+					emit(Event{Type: EventRejected, Round: round, Text: err.Error()})
+					continue
+				}
 				emit(Event{Type: EventReply, Round: round})
-				return newLease(m, false)
+				return l, nil
 			}
 			c.Stats.Timeouts++
 			emit(Event{Type: EventTimeout, Round: round})
@@ -289,7 +301,11 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 			return l, err
 		}
 	}
-	return nil, fmt.Errorf("%w after %d rounds (%s)", ErrNoReply, rounds, elapsed().Round(time.Millisecond))
+	err = fmt.Errorf("%w after %d rounds (%s)", ErrNoReply, rounds, elapsed().Round(time.Millisecond))
+	if lastRejection != "" {
+		err = fmt.Errorf("%w; last reply refused: %s", err, lastRejection)
+	}
+	return nil, err
 }
 
 func (c *Client) request(ctx context.Context, rx *receiver, clock tcpip.Clock, adv *dhcp.Message, xid dhcp.TransactionID,

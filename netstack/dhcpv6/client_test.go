@@ -233,8 +233,9 @@ func TestRejectedReply(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { _, err := c.Acquire(guardCtx(t)); errc <- err }()
 	err := <-errc
-	if !errors.Is(err, ErrNoReply) || c.Stats.Rejected != 2 {
-		t.Errorf("Acquire = %v, stats %+v; want ErrNoReply after 2 rejected replies", err, c.Stats)
+	want := `dhcpv6: no DHCPv6 reply after 2 rounds (0s); last reply refused: server status NoAddrsAvail: "pool empty"`
+	if !errors.Is(err, ErrNoReply) || err.Error() != want || c.Stats.Rejected != 2 {
+		t.Errorf("Acquire = %v, stats %+v; want %q after 2 rejected replies", err, c.Stats, want)
 	}
 }
 
@@ -336,6 +337,24 @@ func TestZeroLifetime(t *testing.T) {
 	_, err := c.Acquire(guardCtx(t))
 	if !errors.Is(err, ErrNoReply) || fmt.Sprint(texts) != "[IA_NA address fec0::100 has a zero valid lifetime]" {
 		t.Errorf("Acquire = %v, rejections %q; want ErrNoReply after the zero-lifetime reply", err, texts)
+	}
+}
+
+// TestStatelessErrorStatus: in stateless mode a Reply with an error status is refused and the client keeps
+// listening: a second server's good Reply in the same round is taken.
+func TestStatelessErrorStatus(t *testing.T) {
+	other := &dhcp.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{0x52, 0x55, 0, 7, 7, 7}}
+	l := &lab{answer: func(m *dhcp.Message) []*dhcp.Message {
+		refusal := reply(m, dhcp.MessageTypeReply, dhcp.WithOption(&dhcp.OptStatusCode{StatusCode: iana.StatusUnspecFail, StatusMessage: "broken"}))
+		good := reply(m, dhcp.MessageTypeReply, withBootURL("tftp://[fec0::2]/k"))
+		good.UpdateOption(dhcp.OptServerID(other))
+		return []*dhcp.Message{refusal, good}
+	}}
+	conn := startLab(t, l)
+	c := &Client{Conn: conn, HWAddr: clientMAC, Clock: faketime.NewManualClock()}
+	lease, err := c.Acquire(guardCtx(t))
+	if err != nil || lease.BootURL != "tftp://[fec0::2]/k" || c.Stats.Rejected != 1 {
+		t.Errorf("Acquire = %+v, %v, stats %+v; want the second server's boot URL after one refusal", lease, err, c.Stats)
 	}
 }
 
