@@ -426,6 +426,31 @@ func TestBadServers(t *testing.T) {
 			},
 		},
 		{
+			// Karn's rule on DATA: block 1 answers a retransmitted ACK 0, so it gives no RTT sample and the
+			// backed-off timeout (20 ms) stays. Sampling it (15 ms after the retransmission) would lower the
+			// timeout to about 17 ms.
+			name: "no RTT sample from DATA after a retransmitted ACK",
+			o:    Options{InitialTimeout: time.Second, MinTimeout: 10 * time.Millisecond, MaxTimeout: 10 * time.Second},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0) // RTT 0: the timeout drops to the 10 ms minimum
+				clock.Advance(10 * time.Millisecond)
+				wantACK(t, mustRecv(s), 0) // retransmitted; timeout backed off to 20 ms
+				clock.Advance(15 * time.Millisecond)
+				s.send(c, dataPkt(1, data[:blk]))
+				wantACK(t, mustRecv(s), 1)
+				clock.Advance(17 * time.Millisecond)
+				if p := s.recvTimeout(30 * time.Millisecond); p != nil {
+					t.Errorf("client sent % x 17 ms after ACK 1, want nothing before its 20 ms timeout", []byte(p))
+				}
+				clock.Advance(3 * time.Millisecond)
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, dataPkt(2, data[blk:blk+5]))
+				wantACK(t, mustRecv(s), 2)
+			},
+			want: data[:blk+5],
+		},
+		{
 			name: "oversized DATA",
 			o:    Options{MaxBadPackets: 2},
 			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
