@@ -327,3 +327,24 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestParseAnswerPointerLoop: an answer whose name is a compression pointer to itself ends as a malformed message,
+// not a loop.
+func TestParseAnswerPointerLoop(t *testing.T) {
+	q := dnsmessage.Question{Name: dnsmessage.MustNewName("a."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
+	msg := []byte{
+		0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, // header: ID 7, response, 1 question, 1 answer
+		1, 'a', 0, 0, 1, 0, 1, // question a. A IN
+		0xc0, 19, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 2, 2, // answer: name points at itself (offset 19)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := parseAnswer(msg, 7, q); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "malformed answer section") {
+			t.Errorf("parseAnswer(pointer loop) = %v, want a malformed answer section", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("parseAnswer(pointer loop) did not return")
+	}
+}
