@@ -33,9 +33,9 @@
 // "* " first: .INS; "# pxelinux" first (any case): a config; "#!ipxe": an iPXE script; short
 // text whose lines are all "name address" with one at 0: a header-less .INS (OpenShift's
 // generic.ins); anything else: a kernel image for the loader. Files under [MinBootfile] bytes
-// are refused; a boot file named like a PC boot program (pxelinux.0, *.efi: DHCP set up for
-// x86 hosts) is not loaded ([ErrBootProgram]). After a boot file that is missing, too small,
-// skipped or broken, the lookup runs.
+// are refused; a boot file named like a PC boot program (*.0, *.efi, *.c32, *.pxe, *.kpxe:
+// DHCP set up for x86 hosts) is not loaded ([ErrBootProgram]). After a boot file that is
+// missing, too small, skipped or broken, the lookup runs.
 //
 // # Config grammar ([Load], [Parse])
 //
