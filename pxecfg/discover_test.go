@@ -129,3 +129,24 @@ func TestDiscoverNoServer(t *testing.T) {
 		t.Errorf("Discover(no facts) error = %v, want ErrNoServer", err)
 	}
 }
+
+func TestIsBootProgram(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want bool
+	}{
+		{"tftp://s/pxelinux.0", true},
+		{"tftp://s/boot/LPXELINUX.0", true},
+		{"http://s/grubx64.efi", true},
+		{"tftp://s/menu.c32", true},
+		{"tftp://s/undionly.kpxe", true},
+		{"tftp://s/ipxe.pxe", true},
+		{"tftp://s/s390x/kernel.img", false},
+		{"tftp://s/generic.ins", false},
+		{"tftp://s/v1.0/kernel", false}, // the suffix counts in the last element only
+	} {
+		if got := isBootProgram(tt.url); got != tt.want {
+			t.Errorf("isBootProgram(%q) = %v, want %v", tt.url, got, tt.want)
+		}
+	}
+}
