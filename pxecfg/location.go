@@ -68,9 +68,16 @@ func dirOf(u string) string {
 	return s + "://" + h + "/" + name[:i+1]
 }
 
-// hostURL formats an address or name as the host part of a URL (IPv6 in brackets).
+// hostURL formats an address or name as the host part of a URL: IPv6 in brackets, an
+// IPv4-mapped IPv6 address as the plain IPv4 address ("tftp://::ffff:a.b.c.d/" is no URL).
 func hostURL(h string) string {
-	if a, err := netip.ParseAddr(h); err == nil && a.Is6() && !a.Is4In6() {
+	a, err := netip.ParseAddr(h)
+	switch {
+	case err != nil:
+		return h
+	case a.Is4In6():
+		return a.Unmap().String()
+	case a.Is6():
 		return "[" + a.String() + "]"
 	}
 	return h

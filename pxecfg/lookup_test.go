@@ -182,11 +182,26 @@ func TestResolveNames(t *testing.T) {
 		{"http://h/a/b/", "/images/k", "http://h/images/k", ""},
 		{"http://h/a/", "k", "http://h/a/k", "http://h/k"},
 		{"tftp://[fec0::2]/", "k", "tftp://[fec0::2]/k", ""},
+		{"tftp://s/", "dir/a::b", "tftp://s/dir/a::b", ""}, // "::" after a "/" is part of the name, not host::name
+		{"tftp://s/x/", "dir/a::b", "tftp://s/x/dir/a::b", "tftp://s/dir/a::b"},
 	}
 	for _, tt := range tests {
 		url, alt := resolve(tt.cwd, tt.name)
 		if url != tt.url || alt != tt.alt {
 			t.Errorf("resolve(%q, %q) = %q, %q; want %q, %q", tt.cwd, tt.name, url, alt, tt.url, tt.alt)
+		}
+	}
+}
+
+func TestHostURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"10.0.2.2", "10.0.2.2"},
+		{"fec0::2", "[fec0::2]"},
+		{"::ffff:10.0.2.2", "10.0.2.2"}, // an IPv4-mapped address is the IPv4 server
+		{"boot.example", "boot.example"},
+	} {
+		if got := hostURL(tt.in); got != tt.want {
+			t.Errorf("hostURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
