@@ -3,10 +3,12 @@ package tftp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	pintftp "github.com/pin/tftp/v3"
@@ -80,7 +82,7 @@ func TestGetOverGVisor(t *testing.T) {
 		}
 	}
 	_, err = c.Get(context.Background(), netip.AddrPortFrom(serverAddr, 69), "nope", &memFile{})
-	if err == nil {
-		t.Errorf("Get(nope) over gVisor succeeded, want an error")
+	if !errors.Is(err, ErrNotFound) || !strings.HasPrefix(err.Error(), `tftp RRQ "nope" from 10.0.2.2:69: `) {
+		t.Errorf("Get(nope) over gVisor = %v, want the server's file-not-found ERROR", err)
 	}
 }
