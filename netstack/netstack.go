@@ -20,14 +20,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 
 	"gvisor.dev/gvisor/pkg/log"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
@@ -46,8 +44,10 @@ const DefaultMTU = 1500
 
 // Config says which link the stack runs over. Exactly one of TapFD, TapName and Link is set.
 type Config struct {
-	// TapFD is an open tap fd (IFF_TAP|IFF_NO_PI), e.g. metal's /dev/net/tun. The Stack does not
-	// close it. Use -1 (or leave TapFD 0 and set TapName or Link) when another source is used.
+	// TapFD is an open tap fd (IFF_TAP|IFF_NO_PI), e.g. metal's /dev/net/tun. The Stack takes it
+	// over: it is made non-blocking, watched by Go's poller and closed by Close, so nothing else
+	// may use or close it afterwards (a host caller that keeps its own *os.File passes a dup).
+	// Leave TapFD 0 (or -1) when TapName or Link is set.
 	TapFD int
 	// TapName is a Linux tap interface to attach to via /dev/net/tun (created if missing). The Stack
 	// opens it and closes it on Close.
@@ -67,10 +67,10 @@ type Config struct {
 // Stack is a gVisor stack with one NIC over the configured link. Its methods are safe for
 // concurrent use. The zero Stack is not usable; call New.
 type Stack struct {
-	s      *stack.Stack
-	mac    net.HardwareAddr
-	mtu    uint32
-	closeF *os.File // the tap this Stack opened, closed by Close
+	s   *stack.Stack
+	mac net.HardwareAddr
+	mtu uint32
+	tap *tapLink // the tap link, if the Stack runs over one (it owns the fd)
 
 	mu      sync.Mutex
 	v4      netip.Prefix // configured IPv4 address, or zero
@@ -105,27 +105,22 @@ func New(cfg Config) (*Stack, error) {
 	}
 	st := &Stack{mac: append(net.HardwareAddr(nil), cfg.MAC...), mtu: mtu}
 	link := cfg.Link
-	fd := cfg.TapFD
-	if cfg.TapName != "" {
+	switch {
+	case cfg.TapName != "":
 		f, err := OpenTap(cfg.TapName)
 		if err != nil {
 			return nil, err
 		}
-		st.closeF = f
-		fd = int(f.Fd())
-	}
-	if link == nil {
-		ep, err := fdbased.New(&fdbased.Options{
-			FDs:            []int{fd},
-			MTU:            mtu,
-			EthernetHeader: true,
-			Address:        tcpip.LinkAddress(cfg.MAC),
-		})
-		if err != nil {
-			st.closeTap()
-			return nil, fmt.Errorf("netstack: tap fd %d: %w", fd, err)
+		if st.tap, err = newTapLinkFile(f, mtu, tcpip.LinkAddress(cfg.MAC)); err != nil {
+			return nil, err
 		}
-		link = ep
+		link = st.tap
+	case cfg.TapFD > 0:
+		var err error
+		if st.tap, err = newTapLink(cfg.TapFD, mtu, tcpip.LinkAddress(cfg.MAC)); err != nil {
+			return nil, err
+		}
+		link = st.tap
 	}
 	if cfg.WrapLink != nil {
 		link = cfg.WrapLink(link)
@@ -159,14 +154,15 @@ func New(cfg Config) (*Stack, error) {
 	return st, nil
 }
 
+// closeTap closes the tap link (a second Close is a no-op), for when the stack did not take it.
 func (st *Stack) closeTap() {
-	if st.closeF != nil {
-		st.closeF.Close()
-		st.closeF = nil
+	if st.tap != nil {
+		st.tap.Close()
+		st.tap.Wait()
 	}
 }
 
-// Close stops the stack, waits for its goroutines and closes the tap it opened.
+// Close stops the stack, waits for its goroutines and closes the tap (TapName or TapFD).
 func (st *Stack) Close() error {
 	st.mu.Lock()
 	if st.closed {

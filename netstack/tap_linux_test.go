@@ -94,6 +94,24 @@ func setupTapNetns(t *testing.T) (tap *os.File, echo net.PacketConn, tcpL net.Li
 	return tap, echo, tcpL
 }
 
+// dupTap returns a duplicate of tap's fd for Config.TapFD, which the Stack takes over (and closes)
+// while the test keeps and closes its own file.
+func dupTap(tb testing.TB, tap *os.File) int {
+	tb.Helper()
+	rc, err := tap.SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd, err = unix.Dup(int(f)) }); err != nil {
+		tb.Fatal(err)
+	}
+	if err != nil {
+		tb.Fatalf("dup tap fd: %v", err)
+	}
+	return fd
+}
+
 // TestUDPOverTapInNetns is the host form of the guest's network path: the Stack over a real tap
 // fd (as metal's /dev/net/tun provides it) exchanges UDP and TCP with the Linux kernel's stack in a
 // private network namespace, resolving the peer by ARP.
@@ -109,7 +127,7 @@ func TestUDPOverTapInNetns(t *testing.T) {
 		c.Close()
 	}()
 
-	st, err := New(Config{TapFD: int(tap.Fd()), MAC: guestMAC})
+	st, err := New(Config{TapFD: dupTap(t, tap), MAC: guestMAC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +334,7 @@ func setupTapNetnsB(b *testing.B) (*os.File, net.PacketConn, net.Listener) {
 
 func newBenchStack(b *testing.B, tap *os.File) *Stack {
 	b.Helper()
-	st, err := New(Config{TapFD: int(tap.Fd()), MAC: guestMAC})
+	st, err := New(Config{TapFD: dupTap(b, tap), MAC: guestMAC})
 	if err != nil {
 		b.Fatal(err)
 	}

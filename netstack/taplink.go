@@ -1,0 +1,325 @@
+package netstack
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/rawfile"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// tapLink is the stack's link endpoint over a tap fd (IFF_TAP|IFF_NO_PI: one Ethernet frame per
+// read or write), driven by Go's network poller instead of a goroutine blocked in ppoll.
+//
+// Why not gVisor's fdbased: on linux/s390x its dispatcher waits in a raw ppoll system call, which
+// keeps the scheduler's P. With one CPU (GOMAXPROCS=1, the guest) every goroutine a frame makes
+// runnable (the socket reader) then waits until sysmon takes the P back, tens to hundreds of µs per
+// frame. Here the fd is non-blocking and registered with the poller: an idle stack parks in the
+// runtime's epoll_pwait, a wake-up reads frames until EAGAIN and delivers each to the stack on the
+// reading goroutine, and the goroutines they wake run as soon as it parks again. Writes are
+// non-blocking writev calls on the sender's goroutine; a full device queue drops the frame
+// (tcpip.ErrWouldBlock, as fdbased does) rather than blocking the stack.
+type tapLink struct {
+	f  *os.File
+	rc syscall.RawConn
+
+	mu         sync.RWMutex
+	dispatcher stack.NetworkDispatcher
+	mtu        uint32
+	addr       tcpip.LinkAddress
+	onClose    func()
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	// readErr is the error that ended the reader (nil while it runs or after a clean stop).
+	readErr error
+}
+
+var _ stack.LinkEndpoint = (*tapLink)(nil)
+
+// newTapLink takes over fd: it is made non-blocking, registered with the runtime poller and
+// closed by Close.
+func newTapLink(fd int, mtu uint32, addr tcpip.LinkAddress) (*tapLink, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("netstack: tap fd %d: set non-blocking: %w", fd, err)
+	}
+	// os.NewFile registers a non-blocking fd with the poller.
+	f := os.NewFile(uintptr(fd), "tap")
+	if f == nil {
+		return nil, fmt.Errorf("netstack: tap fd %d: not a valid fd", fd)
+	}
+	return newTapLinkFile(f, mtu, addr)
+}
+
+// newTapLinkFile takes over f, which must be a non-blocking file the poller watches (OpenTap's).
+func newTapLinkFile(f *os.File, mtu uint32, addr tcpip.LinkAddress) (*tapLink, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("netstack: tap %s: %w", f.Name(), err)
+	}
+	// A deadline is only accepted on a file the poller watches: the reader depends on that.
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("netstack: tap %s is not pollable: %w", f.Name(), err)
+	}
+	return &tapLink{f: f, rc: rc, mtu: mtu, addr: addr}, nil
+}
+
+// frameBufferSize is the read buffer per frame: an MTU-sized payload, the Ethernet header and a
+// VLAN tag's room. A longer frame fills it completely and is dropped.
+func (l *tapLink) frameBufferSize() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return int(l.mtu) + header.EthernetMinimumSize + 4 + 1
+}
+
+// rxBatch is how many frames the reader delivers before it yields the CPU to the goroutines they
+// woke.
+const rxBatch = 16
+
+// readLoop runs until Attach(nil) or Close: each poller wake-up drains the fd.
+func (l *tapLink) readLoop() {
+	defer l.wg.Done()
+	var v *buffer.View
+	var readErr error
+	defer func() {
+		if v != nil {
+			v.Release()
+		}
+	}()
+	drain := func(fd uintptr) bool {
+		for batch := 0; ; batch++ {
+			if batch == rxBatch {
+				// Let the goroutines these frames woke (socket readers) run before reading
+				// more: with one CPU a long flood would otherwise fill their buffers unread.
+				runtime.Gosched()
+				batch = 0
+			}
+			if v == nil {
+				v = buffer.NewViewSize(l.frameBufferSize())
+			}
+			n, err := unix.Read(int(fd), v.AsSlice())
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return false // wait for the poller
+			case err != nil:
+				readErr = err
+				return true
+			case n == 0:
+				readErr = errors.New("end of file")
+				return true
+			}
+			if n >= v.Size() { // truncated: longer than the MTU allows
+				continue
+			}
+			v.CapLength(n)
+			l.deliver(v)
+			v = nil
+		}
+	}
+	err := l.rc.Read(drain)
+	if readErr != nil {
+		err = readErr
+	}
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
+		l.mu.Lock()
+		l.readErr = err
+		l.mu.Unlock()
+	}
+}
+
+// deliver hands one received frame (v, which it takes over) to the stack.
+func (l *tapLink) deliver(v *buffer.View) {
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+	defer pkt.DecRef()
+	hdr, ok := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
+	if !ok {
+		return
+	}
+	eth := header.Ethernet(hdr)
+	l.mu.RLock()
+	d, addr := l.dispatcher, l.addr
+	l.mu.RUnlock()
+	if d == nil {
+		return
+	}
+	// Unicast for another station is not ours; group addresses (low bit of the first octet)
+	// reach everyone.
+	if dst := eth.DestinationAddress(); dst != addr && dst[0]&1 == 0 {
+		return
+	}
+	pkt.NetworkProtocolNumber = eth.Type()
+	d.DeliverNetworkPacket(eth.Type(), pkt)
+}
+
+// Attach implements stack.NetworkLinkEndpoint: a dispatcher starts the reader, nil stops it.
+func (l *tapLink) Attach(d stack.NetworkDispatcher) {
+	l.mu.Lock()
+	if d == nil {
+		had := l.dispatcher != nil
+		l.dispatcher = nil
+		l.mu.Unlock()
+		if had {
+			l.f.SetReadDeadline(time.Unix(1, 0)) // wakes the reader, which returns
+			l.wg.Wait()
+		}
+		return
+	}
+	start := l.dispatcher == nil
+	l.dispatcher = d
+	l.mu.Unlock()
+	if start {
+		l.f.SetReadDeadline(time.Time{})
+		l.wg.Add(1)
+		go l.readLoop()
+	}
+}
+
+// IsAttached implements stack.NetworkLinkEndpoint.
+func (l *tapLink) IsAttached() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.dispatcher != nil
+}
+
+// MTU implements stack.NetworkLinkEndpoint.
+func (l *tapLink) MTU() uint32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mtu
+}
+
+// SetMTU implements stack.NetworkLinkEndpoint.
+func (l *tapLink) SetMTU(mtu uint32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mtu = mtu
+}
+
+// MaxHeaderLength implements stack.NetworkLinkEndpoint: the Ethernet header.
+func (l *tapLink) MaxHeaderLength() uint16 { return header.EthernetMinimumSize }
+
+// LinkAddress implements stack.NetworkLinkEndpoint.
+func (l *tapLink) LinkAddress() tcpip.LinkAddress {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.addr
+}
+
+// SetLinkAddress implements stack.NetworkLinkEndpoint.
+func (l *tapLink) SetLinkAddress(addr tcpip.LinkAddress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addr = addr
+}
+
+// Capabilities implements stack.NetworkLinkEndpoint: Ethernet needs address resolution; no
+// offloads (the tap carries no virtio-net header).
+func (l *tapLink) Capabilities() stack.LinkEndpointCapabilities {
+	return stack.CapabilityResolutionRequired
+}
+
+// ARPHardwareType implements stack.NetworkLinkEndpoint.
+func (l *tapLink) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareEther }
+
+// AddHeader implements stack.NetworkLinkEndpoint.
+func (l *tapLink) AddHeader(pkt *stack.PacketBuffer) {
+	eth := header.Ethernet(pkt.LinkHeader().Push(header.EthernetMinimumSize))
+	eth.Encode(&header.EthernetFields{
+		SrcAddr: pkt.EgressRoute.LocalLinkAddress,
+		DstAddr: pkt.EgressRoute.RemoteLinkAddress,
+		Type:    pkt.NetworkProtocolNumber,
+	})
+}
+
+// ParseHeader implements stack.NetworkLinkEndpoint.
+func (l *tapLink) ParseHeader(pkt *stack.PacketBuffer) bool {
+	hdr, ok := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
+	if ok {
+		pkt.NetworkProtocolNumber = header.Ethernet(hdr).Type()
+	}
+	return ok
+}
+
+// WritePackets implements stack.LinkWriter: one non-blocking writev per frame.
+func (l *tapLink) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	sent := 0
+	for _, pkt := range pkts.AsSlice() {
+		if err := l.writePacket(pkt); err != nil {
+			return sent, err
+		}
+		sent++
+	}
+	return sent, nil
+}
+
+func (l *tapLink) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
+	views := pkt.AsSlices()
+	var iovArr [8]unix.Iovec
+	iovs := iovArr[:0]
+	if len(views) > len(iovArr) {
+		iovs = make([]unix.Iovec, 0, len(views))
+	}
+	for _, b := range views {
+		iovs = rawfile.AppendIovecFromBytes(iovs, b, len(views))
+	}
+	var errno unix.Errno
+	// RawConn.Write holds the file open for the call; the callback runs once (it returns true).
+	if err := l.rc.Write(func(fd uintptr) bool {
+		for {
+			errno = rawfile.NonBlockingWriteIovec(int(fd), iovs)
+			if errno != unix.EINTR {
+				return true
+			}
+		}
+	}); err != nil {
+		return &tcpip.ErrClosedForSend{}
+	}
+	if errno != 0 {
+		return tcpip.TranslateErrno(errno)
+	}
+	return nil
+}
+
+// Wait implements stack.NetworkLinkEndpoint: it waits for the reader to stop.
+func (l *tapLink) Wait() { l.wg.Wait() }
+
+// SetOnCloseAction implements stack.NetworkLinkEndpoint.
+func (l *tapLink) SetOnCloseAction(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onClose = f
+}
+
+// Close implements stack.NetworkLinkEndpoint: it stops the reader and closes the fd.
+func (l *tapLink) Close() {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		f := l.onClose
+		l.mu.Unlock()
+		if f != nil {
+			f()
+		}
+		l.f.Close() // wakes a parked reader (os.ErrClosed)
+	})
+}
+
+// err returns the error that stopped the reader, if it stopped on one.
+func (l *tapLink) err() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.readErr
+}
