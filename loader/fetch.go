@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"netipl/netstack/dns"
 	"netipl/netstack/httpfetch"
@@ -27,6 +29,26 @@ type netFetcher struct {
 	resolver *dns.Resolver
 	// window is the TFTP windowsize asked for (RFC 7440); servers that do not know it run lock-step.
 	window int
+	// stall is the progress deadline of one file: a transfer that moves fewer than stallFloor
+	// bytes in any stall period (from the request on) is aborted. 0 means no deadline.
+	stall time.Duration
+}
+
+// stallFloor is how many bytes a transfer must move per stall period to count as progressing:
+// a server trickling a few bytes per period (each one resetting the protocols' own read
+// timeouts) is cut off as if it had stopped.
+const stallFloor = 64 << 10
+
+// stallError is the reason a stalled transfer was aborted.
+type stallError struct {
+	url, server string
+	period      time.Duration
+	got, total  int64
+}
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("%s: no progress from server %s for %s (%d bytes in that time, %d in all; at least %d KiB per %s needed)",
+		e.url, e.server, e.period, e.got, e.total, stallFloor>>10, e.period)
 }
 
 var _ pxecfg.Fetcher = (*netFetcher)(nil)
@@ -69,6 +91,66 @@ func (f *netFetcher) Stream(ctx context.Context, url string, w io.WriterAt, limi
 	if err != nil {
 		return 0, err
 	}
+	if f.stall > 0 {
+		cw := &countingWriter{w: w}
+		w = cw
+		var stop func()
+		ctx, stop = watchProgress(ctx, f.stall, cw, url, host)
+		defer stop()
+		n, err := f.stream(ctx, scheme, host, name, url, w, limit, onSize, progress)
+		if err != nil {
+			if cause := context.Cause(ctx); errors.As(cause, new(*stallError)) {
+				return n, cause
+			}
+		}
+		return n, err
+	}
+	return f.stream(ctx, scheme, host, name, url, w, limit, onSize, progress)
+}
+
+// watchProgress returns a context that is cancelled with a *stallError once cw gains fewer
+// than stallFloor bytes in a period; stop ends the watch.
+func watchProgress(parent context.Context, period time.Duration, cw *countingWriter, url, server string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		last := int64(0)
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				now := cw.n.Load()
+				if now-last < stallFloor {
+					cancel(&stallError{url: url, server: server, period: period, got: now - last, total: now})
+					return
+				}
+				last = now
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
+}
+
+// countingWriter counts the bytes written through it (restarted HTTP downloads count again).
+type countingWriter struct {
+	w io.WriterAt
+	n atomic.Int64
+}
+
+// WriteAt implements io.WriterAt.
+func (c *countingWriter) WriteAt(p []byte, off int64) (int, error) {
+	n, err := c.w.WriteAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// stream runs one transfer with the scheme's client.
+func (f *netFetcher) stream(ctx context.Context, scheme, host, name, url string, w io.WriterAt, limit int64, onSize func(int64) error, progress func(got, size int64)) (int64, error) {
 	switch scheme {
 	case "tftp":
 		server, err := f.tftpServer(ctx, host)

@@ -64,7 +64,7 @@ func netboot(ctx context.Context, o options, con *console) error {
 	if lease.DomainName != "" {
 		resolver.Search = []string{lease.DomainName}
 	}
-	fe := &netFetcher{listenUDP: listen, resolver: resolver, window: o.Window}
+	fe := &netFetcher{listenUDP: listen, resolver: resolver, window: o.Window, stall: o.Stall}
 	fe.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {

@@ -9,6 +9,12 @@
 // docs/abi.md. On a Linux host it runs over a tap device (host mode, design §6 tier 3):
 //
 //	loader -tap tap0 -mac 52:54:00:12:34:56 -dry-run [-mem ram.img] [-ram MiB] [-loadparm L] [-uuid U]
+//	       [-timeout 15m] [-stall-timeout 30s]
+//
+// Two time budgets keep every failure finite: -timeout bounds the whole flow (default 15 min) and
+// -stall-timeout aborts a file that moves less than 64 KiB in that time (default 30 s), naming
+// the file and the server. The environment variables NETIPL_TIMEOUT and NETIPL_STALL_TIMEOUT set
+// the defaults; in the guest they are the only way (netipl-link -env, docs/image.md).
 //
 // -dry-run prints the boot plan instead of starting the kernel; -mem names a file that stands in
 // for guest RAM, so the plan's bytes can be checked. The console lines are design §5's (console.go).
@@ -18,6 +24,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,6 +47,37 @@ type options struct {
 	Window   int
 	DHCPTime time.Duration
 	Timeout  time.Duration
+	Stall    time.Duration
+}
+
+// Time budgets. Both are generous for a boot that works (the 1 GiB initrd of NETIPL_BOOT_BIG
+// takes 50 s over HTTP, about 6 min at lock-step TFTP's 3.1 MB/s through slirp) and finite, so a hostile or
+// broken server ends in a reason line instead of a hang.
+const (
+	// defaultTimeout bounds the whole flow, DHCP to kexec.
+	defaultTimeout = 15 * time.Minute
+	// defaultStall is the per-file progress deadline (see netFetcher.stall).
+	defaultStall = 30 * time.Second
+)
+
+// Environment variables that set the budgets where there are no flags: in the guest the loader
+// runs with the environment the image was linked with (netipl-link -env, docs/image.md).
+const (
+	envTimeout = "NETIPL_TIMEOUT"
+	envStall   = "NETIPL_STALL_TIMEOUT"
+)
+
+// durationEnv returns the duration in environment variable name, or def when it is unset.
+func durationEnv(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s=%q is not a duration like 90s or 20m", name, v)
+	}
+	return d, nil
 }
 
 func main() {
@@ -48,7 +86,23 @@ func main() {
 
 // run parses flags, runs the flow and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runEnv(args, os.Getenv, stdout, stderr)
+}
+
+// runEnv is run with the environment given as getenv.
+func runEnv(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var o options
+	con := &console{w: stdout}
+	timeout, err := durationEnv(getenv, envTimeout, defaultTimeout)
+	if err == nil {
+		o.Stall, err = durationEnv(getenv, envStall, defaultStall)
+	}
+	if err != nil {
+		// In the guest there is nobody to read a usage message: fail like any other boot.
+		con.start()
+		con.fail(err)
+		return 1
+	}
 	fs := flag.NewFlagSet("loader", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Tap, "tap", "eth0", "tap interface of the boot NIC (metal's /dev/net/tun accepts any name)")
@@ -60,7 +114,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.UUID, "uuid", "", "VM UUID (default: "+pathUUID+")")
 	fs.IntVar(&o.Window, "window", 16, "TFTP windowsize to ask for (RFC 7440; 1 = lock-step)")
 	fs.DurationVar(&o.DHCPTime, "dhcp-timeout", 0, "bound on DHCP (default: the client's, 60 s)")
-	fs.DurationVar(&o.Timeout, "timeout", 0, "bound on the whole flow (default: none)")
+	fs.DurationVar(&o.Timeout, "timeout", timeout, "bound on the whole flow, DHCP to kexec; 0 = none (env "+envTimeout+")")
+	fs.DurationVar(&o.Stall, "stall-timeout", o.Stall, "abort a file that moves less than 64 KiB in this time; 0 = never (env "+envStall+")")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,18 +127,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loader: -mem needs -dry-run")
 		return 2
 	}
-	con := &console{w: stdout}
 	ctx := context.Background()
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Timeout, &budgetError{o.Timeout})
 		defer cancel()
 	}
 	if err := netboot(ctx, o, con); err != nil {
+		var be *budgetError
+		if errors.As(context.Cause(ctx), &be) && !errors.As(err, &be) {
+			err = fmt.Errorf("%w, in: %v", be, err)
+		}
 		con.fail(err)
 		return 1
 	}
 	return 0
+}
+
+// budgetError is the reason when the whole flow ran out of time.
+type budgetError struct{ d time.Duration }
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("boot flow not done after %s (-timeout, %s)", e.d, envTimeout)
 }
 
 // machineFacts gathers the machine facts, flags first.

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDurationEnv(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", 7 * time.Second, false},
+		{"90s", 90 * time.Second, false},
+		{"20m", 20 * time.Minute, false},
+		{"0", 0, false},
+		{"-1s", 0, true},
+		{"15", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tt := range tests {
+		getenv := func(name string) string {
+			if name == envTimeout {
+				return tt.value
+			}
+			return ""
+		}
+		got, err := durationEnv(getenv, envTimeout, 7*time.Second)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("durationEnv(%q) = %v, %v; want %v, error %v", tt.value, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), envTimeout+"=") {
+			t.Errorf("durationEnv(%q) error %q does not name the variable", tt.value, err)
+		}
+	}
+}
+
+// TestBadBudgetEnv: a malformed budget in the environment (the guest's only way to set it) is a
+// boot failure with one reason line, before any network traffic.
+func TestBadBudgetEnv(t *testing.T) {
+	for _, name := range []string{envTimeout, envStall} {
+		var out, errb bytes.Buffer
+		getenv := func(n string) string {
+			if n == name {
+				return "forever"
+			}
+			return ""
+		}
+		if code := runEnv(nil, getenv, &out, &errb); code != 1 {
+			t.Errorf("%s=forever: exit %d, want 1", name, code)
+		}
+		want := "Network boot starting...\nnetipl: " + name + "=\"forever\" is not a duration like 90s or 20m\nFailed to load OS from network\n"
+		if out.String() != want {
+			t.Errorf("%s=forever: console\n%q\nwant\n%q", name, out.String(), want)
+		}
+	}
+}
+
+// trickleServer serves, in the lab's namespace on 10.0.2.2:8081, /boot.ipxe (a script loading
+// /slow) and /slow, which announces 1 MiB and then sends one byte every 200 ms.
+func (l *lab) trickleServer(t *testing.T) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "#!ipxe\nkernel http://10.0.2.2:8081/slow\nboot\n")
+	})
+	stop := make(chan struct{})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(1<<20))
+		w.WriteHeader(http.StatusOK)
+		for {
+			if _, err := w.Write([]byte{'x'}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			case <-stop:
+				return
+			}
+		}
+	})
+	err := inNetns(l.ns, func() error {
+		ln, err := net.Listen("tcp", "10.0.2.2:8081")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: mux}
+		go srv.Serve(ln)
+		t.Cleanup(func() { close(stop); srv.Close() })
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("trickle server: %v", err)
+	}
+}
+
+// stoppingTFTPServer serves any file on 10.0.2.2:6970 as 512-byte lock-step blocks (it ignores
+// the options, as old servers do) and goes silent after block 8: a server that dies mid-file.
+func (l *lab) stoppingTFTPServer(t *testing.T) {
+	t.Helper()
+	var conn net.PacketConn
+	err := inNetns(l.ns, func() error {
+		var err error
+		conn, err = net.ListenPacket("udp4", "10.0.2.2:6970")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("tftp server: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, peer, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 4 {
+				continue
+			}
+			var block uint16
+			switch binary.BigEndian.Uint16(buf) {
+			case 1: // RRQ
+				block = 1
+			case 4: // ACK
+				block = binary.BigEndian.Uint16(buf[2:]) + 1
+			default:
+				continue
+			}
+			if block > 8 {
+				continue // silent from here on
+			}
+			pkt := binary.BigEndian.AppendUint16(nil, 3)
+			pkt = binary.BigEndian.AppendUint16(pkt, block)
+			pkt = append(pkt, bytes.Repeat([]byte{byte(block)}, 512)...)
+			conn.WriteTo(pkt, peer)
+		}
+	}()
+}
+
+// TestHostBudgets: a server that trickles or stops mid-file ends in one reason line naming the
+// file and the server and "Failed to load OS from network", within the budget, never a hang.
+func TestHostBudgets(t *testing.T) {
+	tests := []struct {
+		name     string
+		bootfile string
+		files    map[string][]byte
+		tftp     bool
+		args     []string
+		reason   string
+		within   time.Duration
+	}{
+		{"HTTP trickle", "http://10.0.2.2:8081/boot.ipxe", nil, false, []string{"-stall-timeout", "2s"},
+			"netipl: http://10.0.2.2:8081/slow: no progress from server 10.0.2.2:8081 for 2s (", 10 * time.Second},
+		{"TFTP server stops mid-file", "boot.ipxe", map[string][]byte{"boot.ipxe": []byte("#!ipxe\nkernel tftp://10.0.2.2:6970/vmlinuz\nboot\n")}, true,
+			[]string{"-stall-timeout", "2s"},
+			"netipl: tftp://10.0.2.2:6970/vmlinuz: no progress from server 10.0.2.2:6970 for 2s (", 10 * time.Second},
+		{"flow budget", "http://10.0.2.2:8081/boot.ipxe", nil, false, []string{"-stall-timeout", "0", "-timeout", "4s"},
+			"netipl: boot flow not done after 4s (-timeout, NETIPL_TIMEOUT), in: http GET \"http://10.0.2.2:8081/slow\"", 12 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := tt.files
+			if files == nil {
+				files = map[string][]byte{"x": []byte("y")}
+			}
+			l := newLab(t, tt.bootfile, files)
+			l.trickleServer(t)
+			if tt.tftp {
+				l.stoppingTFTPServer(t)
+			}
+			start := time.Now()
+			code, con, _ := l.boot(t, tt.args...)
+			took := time.Since(start)
+			if code != 1 {
+				t.Fatalf("loader exit %d, want 1:\n%s", code, con)
+			}
+			wantInOrder(t, con, tt.reason, "Failed to load OS from network\n")
+			if n := strings.Count(con, "netipl: "); n != 1 {
+				t.Errorf("%d reason lines, want 1:\n%s", n, con)
+			}
+			if took > tt.within {
+				t.Errorf("the loader gave up after %s, want within %s", took.Round(time.Millisecond), tt.within)
+			}
+		})
+	}
+}
