@@ -231,11 +231,7 @@ func run(base, cmdline string) error {
 	if err != nil {
 		return fmt.Errorf("kexecprobe: parse MAC: %w", err)
 	}
-	tap, err := netstack.OpenTap("eth0")
-	if err != nil {
-		return fmt.Errorf("kexecprobe: %w", err)
-	}
-	st, err := netstack.New(netstack.Config{TapFD: int(tap.Fd()), MAC: mac})
+	st, err := netstack.New(netstack.Config{TapName: "eth0", MAC: mac})
 	if err != nil {
 		return fmt.Errorf("kexecprobe: %w", err)
 	}

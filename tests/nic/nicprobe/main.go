@@ -4,6 +4,7 @@
 //
 //	nicprobe [-addr 10.0.2.15/24] [-gw 10.0.2.2] -peer 10.0.2.2:PORT [-n 50] [-flood 0] [-idle 0]
 //	nicprobe -n 0 -length-errors N
+//	nicprobe -raw-flood N -peer 10.0.2.2:PORT
 //	nicprobe -no-nic
 //
 // Under QEMU slirp the peer is a host process on 127.0.0.1:PORT, reached as 10.0.2.2:PORT.
@@ -51,12 +52,13 @@ func main() {
 	idle := flag.Duration("idle", 0, "block this long on an idle socket")
 	lenErrors := flag.Int("length-errors", 0, "wait until rx_length_errors reaches this")
 	noNIC := flag.Bool("no-nic", false, "check the errors of a machine without a NIC")
+	raw := flag.Int("raw-flood", 0, "before the stack starts: ask the peer for this many datagrams with raw frames and count them at the tap")
 	flag.Parse()
 	var err error
 	if *noNIC {
 		checkNoNIC()
 	} else {
-		err = run(*addr, *gw, *peer, *n, *flood, *idle, *lenErrors)
+		err = run(*addr, *gw, *peer, *n, *flood, *idle, *lenErrors, *raw)
 	}
 	if err != nil {
 		fmt.Println(err)
@@ -85,7 +87,7 @@ func checkNoNIC() {
 	report(errors.Is(err, syscall.ENOENT), "readlink /sys/class/net/eth0/device without a NIC: %v", err)
 }
 
-func run(addr, gw, peer string, n, flood int, idle time.Duration, lenErrors int) error {
+func run(addr, gw, peer string, n, flood int, idle time.Duration, lenErrors, raw int) error {
 	macText, err := os.ReadFile("/sys/class/net/eth0/address")
 	if err != nil {
 		return fmt.Errorf("nicprobe: read MAC: %w", err)
@@ -97,11 +99,24 @@ func run(addr, gw, peer string, n, flood int, idle time.Duration, lenErrors int)
 	fmt.Printf("  Using MAC address: %s\n", mac)
 	link, err := os.Readlink("/sys/class/net/eth0/device")
 	report(err == nil, "/sys/class/net/eth0/device -> %s (bus id %s)", link, filepath.Base(link))
-	tap, err := netstack.OpenTap("eth0")
+	self := &net.UDPAddr{IP: netip.MustParsePrefix(addr).Addr().AsSlice(), Port: 40000}
+	pa, err := net.ResolveUDPAddr("udp4", peer)
 	if err != nil {
-		return fmt.Errorf("nicprobe: open tap: %w", err)
+		return fmt.Errorf("nicprobe: peer %s: %w", peer, err)
 	}
-	st, err := netstack.New(netstack.Config{TapFD: int(tap.Fd()), MAC: mac})
+	if raw > 0 {
+		tap, err := netstack.OpenTap("eth0")
+		if err != nil {
+			return fmt.Errorf("nicprobe: open tap: %w", err)
+		}
+		err = rawFlood(int(tap.Fd()), mac, self, pa, raw)
+		tap.Close()
+		if err != nil {
+			return err
+		}
+	}
+	// The stack opens /dev/net/tun itself (TUNSETIFF IFF_TAP|IFF_NO_PI on "eth0").
+	st, err := netstack.New(netstack.Config{TapName: "eth0", MAC: mac})
 	if err != nil {
 		return fmt.Errorf("nicprobe: netstack: %w", err)
 	}
@@ -134,29 +149,34 @@ func run(addr, gw, peer string, n, flood int, idle time.Duration, lenErrors int)
 		fmt.Printf("RESULT: udp_rtt_median_us=%d udp_rtt_p99_us=%d\n", rtts[len(rtts)/2].Microseconds(), rtts[len(rtts)*99/100].Microseconds())
 	}
 	if flood > 0 {
+		// One deadline for the whole flood (per-read deadlines cost timer work per datagram); the
+		// flood ends when the peer stops: a read that waits 1 s.
+		rx0 := counter("rx_packets")
+		fmt.Println("FLOOD: start")
+		sent := time.Now() // rates are over [request sent, last datagram read]: goodput, not a backlog burst
 		c.Write([]byte(fmt.Sprintf("FLOOD %d", flood)))
 		got, bytesIn := 0, 0
-		var first, last time.Time
+		var last time.Time
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
 		for {
-			c.SetReadDeadline(time.Now().Add(2 * time.Second))
 			m, err := c.Read(buf)
 			if err != nil {
 				break
 			}
-			if got == 0 {
-				first = time.Now()
-			}
-			last = time.Now()
+			now := time.Now()
+			last = now
 			got++
 			bytesIn += m
+			c.SetReadDeadline(now.Add(time.Second)) // cheap: resets the same timer
 		}
 		rate := 0.0
-		if d := last.Sub(first).Seconds(); d > 0 {
+		if d := last.Sub(sent).Seconds(); d > 0 {
 			rate = float64(bytesIn) / d / 1e6
 		}
 		ns := st.Stats()
-		fmt.Printf("RESULT: flood_sent=%d flood_received=%d flood_MBps=%.1f udp_rcvbuf_drops=%d nic_rx_dropped=%s\n",
-			flood, got, rate, ns.UDPReceiveBufErr, counter("rx_dropped"))
+		rx1 := counter("rx_packets")
+		fmt.Printf("RESULT: flood_sent=%d flood_received=%d flood_MBps=%.1f flood_seconds=%.3f udp_rcvbuf_drops=%d nic_rx_frames=%s..%s nic_rx_dropped=%s\n",
+			flood, got, rate, last.Sub(sent).Seconds(), ns.UDPReceiveBufErr, rx0, rx1, counter("rx_dropped"))
 		report(got > 0, "flood: %d of %d datagrams", got, flood)
 	}
 	if lenErrors > 0 {
