@@ -4,7 +4,7 @@
 //
 //	nicprobe [-addr 10.0.2.15/24] [-gw 10.0.2.2] -peer 10.0.2.2:PORT [-n 50] [-flood 0] [-idle 0]
 //	nicprobe -n 0 -length-errors N
-//	nicprobe -raw-flood N -peer 10.0.2.2:PORT
+//	nicprobe -raw-flood N -raw-tx N -peer 10.0.2.2:PORT
 //	nicprobe -no-nic
 //
 // Under QEMU slirp the peer is a host process on 127.0.0.1:PORT, reached as 10.0.2.2:PORT.
@@ -52,13 +52,14 @@ func main() {
 	idle := flag.Duration("idle", 0, "block this long on an idle socket")
 	lenErrors := flag.Int("length-errors", 0, "wait until rx_length_errors reaches this")
 	noNIC := flag.Bool("no-nic", false, "check the errors of a machine without a NIC")
+	rawTxN := flag.Int("raw-tx", 0, "before the stack starts: send this many 1472-byte datagrams to the peer as raw frames")
 	raw := flag.Int("raw-flood", 0, "before the stack starts: ask the peer for this many datagrams with raw frames and count them at the tap")
 	flag.Parse()
 	var err error
 	if *noNIC {
 		checkNoNIC()
 	} else {
-		err = run(*addr, *gw, *peer, *n, *flood, *idle, *lenErrors, *raw)
+		err = run(*addr, *gw, *peer, *n, *flood, *idle, *lenErrors, *raw, *rawTxN)
 	}
 	if err != nil {
 		fmt.Println(err)
@@ -87,7 +88,7 @@ func checkNoNIC() {
 	report(errors.Is(err, syscall.ENOENT), "readlink /sys/class/net/eth0/device without a NIC: %v", err)
 }
 
-func run(addr, gw, peer string, n, flood int, idle time.Duration, lenErrors, raw int) error {
+func run(addr, gw, peer string, n, flood int, idle time.Duration, lenErrors, raw, rawTxN int) error {
 	macText, err := os.ReadFile("/sys/class/net/eth0/address")
 	if err != nil {
 		return fmt.Errorf("nicprobe: read MAC: %w", err)
@@ -104,12 +105,17 @@ func run(addr, gw, peer string, n, flood int, idle time.Duration, lenErrors, raw
 	if err != nil {
 		return fmt.Errorf("nicprobe: peer %s: %w", peer, err)
 	}
-	if raw > 0 {
+	if raw > 0 || rawTxN > 0 {
 		tap, err := netstack.OpenTap("eth0")
 		if err != nil {
 			return fmt.Errorf("nicprobe: open tap: %w", err)
 		}
-		err = rawFlood(int(tap.Fd()), mac, self, pa, raw)
+		if raw > 0 {
+			err = rawFlood(int(tap.Fd()), mac, self, pa, raw)
+		}
+		if err == nil && rawTxN > 0 {
+			err = rawTx(int(tap.Fd()), mac, self, pa, rawTxN)
+		}
 		tap.Close()
 		if err != nil {
 			return err

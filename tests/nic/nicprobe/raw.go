@@ -99,3 +99,58 @@ func ipChecksum(h []byte) uint16 {
 	}
 	return ^uint16(s)
 }
+
+// rawTx sends n UDP datagrams of 1472 bytes to peer as raw frames through the gateway: the first
+// half with O_NONBLOCK (EAGAIN when every TX buffer is with the device, then ppoll for POLLOUT),
+// the second half with blocking writes (metal parks the writer until a TX completion). It
+// reports how often each wait happened and the rate.
+func rawTx(fd int, mac net.HardwareAddr, self, peer *net.UDPAddr, n int) error {
+	gwMAC := net.HardwareAddr{0x52, 0x55, 0x0a, 0x00, 0x02, 0x02}
+	f := make([]byte, 14+20+8+1472)
+	copy(f[0:], gwMAC)
+	copy(f[6:], mac)
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:]
+	ip[0], ip[8], ip[9] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+1472))
+	copy(ip[12:], self.IP.To4())
+	copy(ip[16:], peer.IP.To4())
+	binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip[:20]))
+	udp := ip[20:]
+	binary.BigEndian.PutUint16(udp[0:], uint16(self.Port))
+	binary.BigEndian.PutUint16(udp[2:], uint16(peer.Port))
+	binary.BigEndian.PutUint16(udp[4:], 8+1472)
+	tx0 := counter("tx_packets")
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	eagain, polls := 0, 0
+	start := time.Now()
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("nicprobe: raw tx: %w", err)
+	}
+	for i := 0; i < n; i++ {
+		if i == n/2 {
+			if err := unix.SetNonblock(fd, false); err != nil {
+				return fmt.Errorf("nicprobe: raw tx: blocking mode: %w", err)
+			}
+		}
+		for {
+			_, err := unix.Write(fd, f)
+			if err == nil {
+				break
+			}
+			if err != unix.EAGAIN {
+				return fmt.Errorf("nicprobe: raw tx: write %d: %w", i, err)
+			}
+			eagain++
+			if _, err := unix.Ppoll(pfd, &unix.Timespec{Sec: 5}, nil); err != nil && err != unix.EINTR {
+				return fmt.Errorf("nicprobe: raw tx: ppoll: %w", err)
+			}
+			polls++
+		}
+	}
+	d := time.Since(start).Seconds()
+	fmt.Printf("RESULT: raw_tx_sent=%d raw_tx_MBps=%.1f raw_tx_eagain=%d tx_packets=%s..%s\n",
+		n, float64(n*1472)/d/1e6, eagain, tx0, counter("tx_packets"))
+	report(eagain > 0 && polls == eagain, "raw tx: %d frames, %d EAGAIN each followed by a ppoll POLLOUT wake-up", n, eagain)
+	return nil
+}
