@@ -45,24 +45,35 @@ func netboot(ctx context.Context, o options, con *console) error {
 	// deadlock against a frame being delivered (gVisor's Stack.Wait removes the NIC under the
 	// stack lock while fdbased's dispatcher waits for that lock), seen under metal.
 
-	lease, d, err := acquire(ctx, st, m, o, con)
+	an, err := acquire(ctx, st, m, o, con)
 	if err != nil {
 		return err
 	}
-	if err := st.SetAddress(lease.Addr); err != nil {
-		return fmt.Errorf("set address %s: %w", lease.Addr, err)
-	}
-	if lease.Router.IsValid() {
-		if err := st.SetGateway(lease.Router); err != nil {
-			return fmt.Errorf("set gateway %s: %w", lease.Router, err)
+	lease := an.v4
+	local := netip.IPv4Unspecified()
+	if an.v6 != nil {
+		local = netip.IPv6Unspecified()
+	} else {
+		if err := st.SetAddress(lease.Addr); err != nil {
+			return fmt.Errorf("set address %s: %w", lease.Addr, err)
+		}
+		if lease.Router.IsValid() {
+			if err := st.SetGateway(lease.Router); err != nil {
+				return fmt.Errorf("set gateway %s: %w", lease.Router, err)
+			}
 		}
 	}
 	listen := func() (net.PacketConn, error) {
-		return st.ListenUDP(netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+		return st.ListenUDP(netip.AddrPortFrom(local, 0))
 	}
-	resolver := &dns.Resolver{Servers: lease.DNS, Listen: listen}
-	if lease.DomainName != "" {
-		resolver.Search = []string{lease.DomainName}
+	resolver := &dns.Resolver{Listen: listen}
+	if an.v6 != nil {
+		resolver.Servers, resolver.Search = an.v6.Lease.DNS, an.v6.Lease.DomainSearch
+	} else {
+		resolver.Servers = lease.DNS
+		if lease.DomainName != "" {
+			resolver.Search = []string{lease.DomainName}
+		}
 	}
 	fe := &netFetcher{listenUDP: listen, resolver: resolver, window: o.Window, stall: o.Stall}
 	fe.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -81,20 +92,33 @@ func netboot(ctx context.Context, o options, con *console) error {
 		return st.DialTCP(ctx, netip.AddrPortFrom(a, uint16(p)))
 	}
 
-	con.address(lease.Addr.Addr())
-	server := ""
-	if bs, err := lease.BootServer(ctx, resolver.LookupHost); err == nil {
-		server = bs.Addr.String()
+	var facts pxecfg.Facts
+	if an.v6 != nil {
+		con.address(an.v6.Addr)
+		server, bootfile, err := v6Facts(an.v6.Lease.BootURL)
+		if err != nil {
+			return err
+		}
 		con.server(server)
-	} else if !strings.Contains(lease.BootFile, "://") {
-		return fmt.Errorf("dhcp: %w", err)
+		con.bootfile(bootfile)
+		facts = pxecfg.Facts{Server: server, Bootfile: bootfile, MAC: m.MAC, IP: an.v6.Addr, UUID: m.UUID}
+	} else {
+		con.address(lease.Addr.Addr())
+		server := ""
+		if bs, err := lease.BootServer(ctx, resolver.LookupHost); err == nil {
+			server = bs.Addr.String()
+			con.server(server)
+		} else if !strings.Contains(lease.BootFile, "://") {
+			return fmt.Errorf("dhcp: %w", err)
+		}
+		con.bootfile(lease.BootFile)
+		facts = pxecfg.Facts{
+			Server: server, Bootfile: lease.BootFile, ConfigFile: lease.ConfigFile, PathPrefix: lease.PathPrefix,
+			MAC: m.MAC, IP: lease.Addr.Addr(), Mask: maskOf(lease.Addr), Gateway: lease.Router, UUID: m.UUID,
+		}
 	}
-	con.bootfile(lease.BootFile)
+	server := facts.Server
 
-	facts := pxecfg.Facts{
-		Server: server, Bootfile: lease.BootFile, ConfigFile: lease.ConfigFile, PathPrefix: lease.PathPrefix,
-		MAC: m.MAC, IP: lease.Addr.Addr(), Mask: maskOf(lease.Addr), Gateway: lease.Router, UUID: m.UUID,
-	}
 	res, err := pxecfg.Discover(ctx, fe, facts, pxecfg.Options{
 		Loadparm: m.Loadparm,
 		Report:   func(s pxecfg.Step) { con.step(s, server) },
@@ -139,8 +163,10 @@ func netboot(ctx context.Context, o options, con *console) error {
 			return fmt.Errorf("write %s: %w", p.What, err)
 		}
 	}
-	if err := d.Release(lease); err != nil {
-		return fmt.Errorf("dhcp release: %w", err)
+	if an.v4 != nil {
+		if err := an.d4.Release(lease); err != nil {
+			return fmt.Errorf("dhcp release: %w", err)
+		}
 	}
 	if o.DryRun {
 		con.dryRun()
@@ -163,11 +189,21 @@ func netboot(ctx context.Context, o options, con *console) error {
 	return boot.Exec(plan, mem)
 }
 
-// acquire gets a DHCPv4 lease, drawing QEMU's countdown.
-func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con *console) (*dhcpv4.Lease, *dhcpv4.Client, error) {
+// address is how the NIC got its address: a DHCPv4 lease (v4, d4) or the IPv6 fallback (v6).
+type address struct {
+	v4 *dhcpv4.Lease
+	d4 *dhcpv4.Client
+	v6 *ipv6Lease
+}
+
+// acquire gets a DHCPv4 lease, drawing QEMU's countdown. After the first DHCPv4 round without an
+// answer the IPv6 fallback runs beside it, as QEMU's image tries IPv6 in every round; the first
+// to succeed wins (DHCPv4 answers first on a dual-stack network). The countdown and DHCPv4's
+// bound end both: when DHCPv4 gives up, the reason names what IPv6 got to.
+func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con *console) (address, error) {
 	c4, err := st.ListenUDP(netip.MustParseAddrPort("0.0.0.0:68"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("dhcp: listen on port 68: %w", err)
+		return address{}, fmt.Errorf("dhcp: listen on port 68: %w", err)
 	}
 	// Offers are collected for offerWait after the first (a server with a boot file beats one
 	// without); the client's 300 ms default is a third of QEMU's whole time to kernel.
@@ -175,20 +211,76 @@ func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con 
 	if m.UUID != ([16]byte{}) {
 		d.UUID = m.UUID[:]
 	}
+	ctx4, cancel4 := context.WithCancel(ctx)
+	defer cancel4()
+	ctx6, cancel6 := context.WithCancel(ctx)
+	defer cancel6()
+	startV6 := make(chan struct{})
+	started := false
 	rounds := dhcpv4.DefaultMaxRounds
 	d.Progress = func(e dhcpv4.Event) {
-		if e.Type == dhcpv4.EventDiscover {
+		switch {
+		case e.Type == dhcpv4.EventDiscover:
 			con.dhcpRound(rounds - e.Round + 1)
+		case e.Type == dhcpv4.EventTimeout && !started && !o.NoIPv6:
+			started = true
+			close(startV6)
 		}
 	}
-	con.dhcpStart()
-	lease, err := d.Acquire(ctx)
-	if err != nil {
-		con.dhcpFailed()
-		return nil, nil, err
+	type result4 struct {
+		lease *dhcpv4.Lease
+		err   error
 	}
-	con.dhcpDone()
-	return lease, d, nil
+	type result6 struct {
+		lease *ipv6Lease
+		err   error
+	}
+	done4 := make(chan result4, 1)
+	done6 := make(chan result6, 1)
+	con.dhcpStart()
+	go func() {
+		l, err := d.Acquire(ctx4)
+		done4 <- result4{l, err}
+	}()
+	go func() {
+		select {
+		case <-startV6:
+		case <-ctx6.Done():
+			done6 <- result6{nil, errors.New("not tried")}
+			return
+		}
+		l, err := acquireIPv6(ctx6, st, m)
+		done6 <- result6{l, err}
+	}()
+	var r4 *result4
+	var r6 *result6
+	for r4 == nil || r6 == nil {
+		select {
+		case r := <-done4:
+			r4 = &r
+			if r.err == nil || r6 == nil {
+				cancel6() // a lease, or DHCPv4 gave up: IPv6 stops too
+			}
+		case r := <-done6:
+			r6 = &r
+			if r.err == nil {
+				cancel4()
+			}
+		}
+	}
+	switch {
+	case r4.err == nil:
+		con.dhcpDone()
+		return address{v4: r4.lease, d4: d}, nil
+	case r6.err == nil:
+		con.dhcpDone()
+		return address{v6: r6.lease}, nil
+	}
+	con.dhcpFailed()
+	if !started {
+		return address{}, r4.err
+	}
+	return address{}, fmt.Errorf("%w; ipv6: %v", r4.err, r6.err)
 }
 
 // maskOf is the netmask of an IPv4 prefix (invalid for IPv6).

@@ -92,6 +92,19 @@ var labSeq int
 
 func newLab(t *testing.T, bootfile string, files map[string][]byte, dnsmasqArgs ...string) *lab {
 	t.Helper()
+	return newLabWith(t, false, bootfile, files, dnsmasqArgs...)
+}
+
+// newLab6 is an IPv6-only lab: no DHCPv4; fd00::2/64 on the tap, dnsmasq sending RAs for
+// SLAAC (O flag) and answering DHCPv6 Information-Requests with bootURL (option 59).
+func newLab6(t *testing.T, bootURL string, files map[string][]byte) *lab {
+	t.Helper()
+	return newLabWith(t, true, "", files, "--enable-ra", "--dhcp-range=::,constructor:tap0,ra-stateless,64,1h",
+		"--dhcp-option=option6:bootfile-url,"+bootURL)
+}
+
+func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]byte, dnsmasqArgs ...string) *lab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "host-mode test needs root (network namespace and tap)")
 	}
@@ -119,11 +132,17 @@ func newLab(t *testing.T, bootfile string, files map[string][]byte, dnsmasqArgs 
 	sh(t, "ip", "-n", l.ns, "link", "set", "lo", "up")
 	sh(t, "ip", "-n", l.ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
 	sh(t, "ip", "-n", l.ns, "addr", "add", "10.0.2.2/24", "dev", "tap0")
+	if v6only {
+		sh(t, "ip", "-n", l.ns, "addr", "add", "fd00::2/64", "dev", "tap0", "nodad")
+	}
 	sh(t, "ip", "-n", l.ns, "link", "set", "tap0", "up")
 	cmd := exec.Command("ip", "netns", "exec", l.ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
-		"--interface=tap0", "--bind-interfaces", "--dhcp-range=10.0.2.15,10.0.2.15,255.255.255.0,1h",
-		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--dhcp-option=3,10.0.2.2",
-		"--dhcp-boot="+bootfile+",,10.0.2.2", "--enable-tftp", "--tftp-root="+l.root, "--no-ping", "--log-dhcp", "--log-facility=-")
+		"--interface=tap0", "--bind-interfaces", "--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"),
+		"--enable-tftp", "--tftp-root="+l.root, "--no-ping", "--log-dhcp", "--log-facility=-")
+	if !v6only {
+		cmd.Args = append(cmd.Args, "--dhcp-range=10.0.2.15,10.0.2.15,255.255.255.0,1h", "--dhcp-option=3,10.0.2.2",
+			"--dhcp-boot="+bootfile+",,10.0.2.2")
+	}
 	cmd.Args = append(cmd.Args, dnsmasqArgs...)
 	cmd.Stdout, cmd.Stderr = l.dnsmasq, l.dnsmasq
 	if err := cmd.Start(); err != nil {
@@ -466,4 +485,49 @@ func TestHostFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostIPv6Fallback: with no DHCPv4 server, the loader solicits a router, takes the SLAAC
+// address (RFC 4291 modified EUI-64 of the MAC), gets the boot URL from a DHCPv6
+// Information-Request and boots over TFTP on IPv6, printing QEMU's lines.
+func TestHostIPv6Fallback(t *testing.T) {
+	kernel, initrd := kernelImage(120<<10, 4096), pattern(50000, 6)
+	l := newLab6(t, "tftp://[fd00::2]/boot.cfg", map[string][]byte{
+		"boot.cfg":  []byte("# pxelinux\nDEFAULT linux\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttysclp0 marker=v6\n"),
+		"vmlinuz":   kernel,
+		"initrd.gz": initrd,
+	})
+	code, con, ram := l.boot(t)
+	if code != 0 {
+		t.Fatalf("loader exit %d:\n%s\ndnsmasq:\n%s", code, con, l.dnsmasq)
+	}
+	wantInOrder(t, con,
+		"  Requesting information via DHCP:     \b\b\b010",
+		"\b\b\b\bdone\n",
+		"  Using IPv6 address: fd00::5054:ff:fe12:3456\n",
+		"  Using TFTP server: fd00::2\n",
+		"  Bootfile name: 'boot.cfg'\n",
+		"  TFTP: Received boot.cfg (",
+		"Loading pxelinux.cfg entry 'linux'\n",
+		"  TFTP: Received vmlinuz (120 KBytes) in ",
+		"  TFTP: Received initrd.gz (48 KBytes) in ",
+		"Network loading done, dry run: not starting the kernel\n",
+	)
+	t.Logf("console:\n%s", con)
+	checkRAM(t, ram, kernel, [][]byte{initrd}, "console=ttysclp0 marker=v6")
+	if strings.Contains(con, "Using IPv4") {
+		t.Errorf("an IPv4 address without a DHCPv4 server:\n%s", con)
+	}
+}
+
+// TestHostNoLeaseAnyFamily: neither DHCPv4 nor a router: QEMU's words, and the reason says what
+// IPv6 got to.
+func TestHostNoLeaseAnyFamily(t *testing.T) {
+	l := newLab(t, "x", map[string][]byte{"x": []byte("y")}, "--dhcp-host="+testMAC+",ignore")
+	code, con, _ := l.boot(t, "-dhcp-timeout", "6s")
+	if code != 1 {
+		t.Fatalf("loader exit %d, want 1:\n%s", code, con)
+	}
+	wantInOrder(t, con, "netipl: Could not get IP address (dhcpv4: no DHCP lease after ",
+		"; ipv6: no router advertisement with a SLAAC prefix)\n", "Failed to load OS from network\n")
 }

@@ -48,6 +48,7 @@ type options struct {
 	DHCPTime time.Duration
 	Timeout  time.Duration
 	Stall    time.Duration
+	NoIPv6   bool
 }
 
 // Time budgets. Both are generous for a boot that works (the 1 GiB initrd of NETIPL_BOOT_BIG
@@ -114,6 +115,7 @@ func runEnv(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	fs.StringVar(&o.UUID, "uuid", "", "VM UUID (default: "+pathUUID+")")
 	fs.IntVar(&o.Window, "window", 16, "TFTP windowsize to ask for (RFC 7440; 1 = lock-step)")
 	fs.DurationVar(&o.DHCPTime, "dhcp-timeout", 0, "bound on DHCP (default: the client's, 60 s)")
+	fs.BoolVar(&o.NoIPv6, "no-ipv6", false, "no IPv6 fallback (RS + DHCPv6) when DHCPv4 has no answer")
 	fs.DurationVar(&o.Timeout, "timeout", timeout, "bound on the whole flow, DHCP to kexec; 0 = none (env "+envTimeout+")")
 	fs.DurationVar(&o.Stall, "stall-timeout", o.Stall, "abort a file that moves less than 64 KiB in this time; 0 = never (env "+envStall+")")
 	if err := fs.Parse(args); err != nil {
