@@ -36,6 +36,8 @@ type scenario struct {
 	timeout time.Duration
 	// prepare may add generated files to the tree before the run.
 	prepare func(t *testing.T, root string)
+	// netdev are extra -netdev user options (e.g. "ipv4=off,ipv6=on").
+	netdev string
 }
 
 const pxeMAC = "pxelinux.cfg/01-52-54-00-12-34-56" // QEMU's default MAC
@@ -107,6 +109,19 @@ func scenarios() []scenario {
 			},
 			want: []string{"  HTTP: Received http://10.0.2.2:", "  SHA256 verified: http://10.0.2.2:",
 				"Network loading done, starting kernel...", "NETIPL-INITRD-OK", "CMDLINE: console=ttysclp0 quiet netipl.test=http"},
+		},
+		{
+			// slirp without IPv4: one silent DHCPv4 round, then RS/RA (fec0::/64), SLAAC and a DHCPv6
+			// Information-Request whose option 59 is tftp://[fec0::2]/boot.cfg. The address is RFC 4291's
+			// modified EUI-64 (QEMU's image prints fec0::5254:ff:fe12:3456, the U/L bit not inverted).
+			name: "netboot_fw/ipv6-only", mode: qemu.ModeNetbootFW, memMiB: 256, bootfile: "boot.cfg", netdev: "ipv4=off,ipv6=on",
+			files: map[string]string{
+				"boot.cfg":   "# pxelinux\nDEFAULT linux\nLABEL linux\n  KERNEL kernel.img\n  INITRD initrd.gz\n  APPEND console=ttysclp0 quiet netipl.test=ipv6\n",
+				"kernel.img": "@kernel", "initrd.gz": "@initrd",
+			},
+			want: []string{"  Using IPv6 address: fec0::5054:ff:fe12:3456", "  Using TFTP server: fec0::2", "  Bootfile name: 'boot.cfg'",
+				"  TFTP: Received boot.cfg (", "  TFTP: Received kernel.img (", "  TFTP: Received initrd.gz (",
+				"Network loading done, starting kernel...", "NETIPL-INITRD-OK", "CMDLINE: console=ttysclp0 quiet netipl.test=ipv6"},
 		},
 		{
 			name: "netboot_fw/long-cmdline", mode: qemu.ModeNetbootFW, memMiB: 256, bootfile: "boot.cfg", big: true,
@@ -287,8 +302,12 @@ func TestBoot(t *testing.T) {
 			if timeout == 0 {
 				timeout = 3 * time.Minute
 			}
+			netdev := "user,tftp=" + root + ",bootfile=" + bootfile
+			if s.netdev != "" {
+				netdev += "," + s.netdev
+			}
 			cfg := qemu.Config{Binary: bin, Mode: s.mode, Image: img, MemoryMiB: s.memMiB, UUID: s.uuid, Loadparm: s.loadparm,
-				NICs: []qemu.NIC{{Netdev: "user,tftp=" + root + ",bootfile=" + bootfile}}, Timeout: timeout}
+				NICs: []qemu.NIC{{Netdev: netdev}}, Timeout: timeout}
 			res, err := qemu.Run(context.Background(), cfg, qemu.RunOptions{
 				StopAt: regexp.MustCompile(regexp.QuoteMeta(s.want[len(s.want)-1])),
 			})
