@@ -103,17 +103,40 @@ func nicInterrupt() {
 	}
 }
 
-// nicCanWake reports whether an interruption could still wake a blocked thread (for deadlock
-// detection: a thread waiting for a frame is not deadlocked).
+// nicCanWake reports whether an I/O interruption could still wake a blocked thread (for
+// deadlock detection): one blocked in a read or write of the tap, or in ppoll or epoll_pwait
+// over a set that holds the tap (or another epoll fd, which might). A thread polling only
+// eventfds cannot be woken by the NIC.
 func nicCanWake() bool {
-	if nicState != nicUp {
+	if nicState != nicUp || nicFD == 0 {
 		return false
 	}
+	tap := nicFD - 1
 	for i := 0; i < maxUsed; i++ {
-		switch threads[i].waitKind {
-		case waitTapRead, waitTapWrite, waitPoll, waitEpoll:
-			if threads[i].state == threadBlocked {
-				return true
+		t := &threads[i]
+		if t.state != threadBlocked {
+			continue
+		}
+		switch t.waitKind {
+		case waitTapRead, waitTapWrite:
+			return true
+		case waitPoll:
+			for k := uint64(0); k < t.waitN; k++ {
+				var pfd [4]byte
+				if !copyIn(pfd[:], t.waitBuf+8*k) {
+					return true // cannot tell: do not call it a deadlock
+				}
+				fd := int64(int32(uint32(pfd[0])<<24 | uint32(pfd[1])<<16 | uint32(pfd[2])<<8 | uint32(pfd[3])))
+				if fd == tap || (fdGet(fd) != nil && fdGet(fd).kind == fdEpoll) {
+					return true
+				}
+			}
+		case waitEpoll:
+			for k := range epregs {
+				r := &epregs[k]
+				if r.used && uint64(r.epfd) == t.waitAddr && (int64(r.fd) == tap || fds[r.fd].kind == fdEpoll) {
+					return true
+				}
 			}
 		}
 	}
