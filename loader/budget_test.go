@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -193,5 +195,40 @@ func TestHostBudgets(t *testing.T) {
 				t.Errorf("the loader gave up after %s, want within %s", took.Round(time.Millisecond), tt.within)
 			}
 		})
+	}
+}
+
+// TestWatchProgress: the watch cancels with a *stallError naming URL and server when fewer than
+// stallFloor bytes arrive in a period, and leaves a transfer alone that keeps up.
+func TestWatchProgress(t *testing.T) {
+	const period = 200 * time.Millisecond
+	run := func(chunk int, every time.Duration, d time.Duration) error {
+		cw := &countingWriter{w: &memBuffer{}}
+		ctx, stop := watchProgress(context.Background(), period, cw, "tftp://10.0.2.2/k", "10.0.2.2")
+		defer stop()
+		buf := make([]byte, chunk)
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(every) {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			cw.WriteAt(buf, cw.n.Load())
+		}
+		return context.Cause(ctx)
+	}
+	// 1 byte per 10 ms: a trickle.
+	err := run(1, 10*time.Millisecond, 2*time.Second)
+	var se *stallError
+	if !errors.As(err, &se) {
+		t.Fatalf("trickle: cause %v, want a *stallError", err)
+	}
+	if se.got > 40 || se.url != "tftp://10.0.2.2/k" || se.server != "10.0.2.2" || se.period != period {
+		t.Errorf("trickle: %+v", se)
+	}
+	if msg := se.Error(); !strings.HasPrefix(msg, "tftp://10.0.2.2/k: no progress from server 10.0.2.2 for 200ms (") {
+		t.Errorf("message %q", msg)
+	}
+	// 64 KiB per 10 ms: one write per period is enough, so a loaded machine does not fail it.
+	if err := run(stallFloor, 10*time.Millisecond, time.Second); err != nil {
+		t.Errorf("steady transfer: cause %v, want none", err)
 	}
 }

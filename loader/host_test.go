@@ -96,11 +96,14 @@ func newLab(t *testing.T, bootfile string, files map[string][]byte, dnsmasqArgs 
 }
 
 // newLab6 is an IPv6-only lab: no DHCPv4; fd00::2/64 on the tap, dnsmasq sending RAs for
-// SLAAC (O flag) and answering DHCPv6 Information-Requests with bootURL (option 59).
+// SLAAC (O flag) and answering DHCPv6 Information-Requests with bootURL (option 59; "" = none).
 func newLab6(t *testing.T, bootURL string, files map[string][]byte) *lab {
 	t.Helper()
-	return newLabWith(t, true, "", files, "--enable-ra", "--dhcp-range=::,constructor:tap0,ra-stateless,64,1h",
-		"--dhcp-option=option6:bootfile-url,"+bootURL)
+	args := []string{"--enable-ra", "--dhcp-range=::,constructor:tap0,ra-stateless,64,1h"}
+	if bootURL != "" {
+		args = append(args, "--dhcp-option=option6:bootfile-url,"+bootURL)
+	}
+	return newLabWith(t, true, "", files, args...)
 }
 
 func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]byte, dnsmasqArgs ...string) *lab {
@@ -156,7 +159,11 @@ func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]b
 		time.Sleep(20 * time.Millisecond)
 	}
 	err := inNetns(l.ns, func() error {
-		ln, err := net.Listen("tcp", "10.0.2.2:8080")
+		addr := "10.0.2.2:8080"
+		if v6only {
+			addr = "[fd00::2]:8080"
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
@@ -520,6 +527,27 @@ func TestHostIPv6Fallback(t *testing.T) {
 	}
 }
 
+// TestHostIPv6HTTP: an HTTP boot URL over IPv6 (TCP through the stack to an IPv6 literal).
+func TestHostIPv6HTTP(t *testing.T) {
+	kernel := kernelImage(90<<10, 4096)
+	l := newLab6(t, "http://[fd00::2]:8080/s390x/boot.ipxe", map[string][]byte{
+		"s390x/boot.ipxe": []byte("#!ipxe\nkernel vmlinuz marker=v6http\nboot\n"),
+		"s390x/vmlinuz":   kernel,
+	})
+	code, con, ram := l.boot(t)
+	if code != 0 {
+		t.Fatalf("loader exit %d:\n%s\ndnsmasq:\n%s", code, con, l.dnsmasq)
+	}
+	wantInOrder(t, con,
+		"  Using IPv6 address: fd00::5054:ff:fe12:3456\n",
+		"  Using TFTP server: fd00::2\n",
+		"  Bootfile name: 'http://[fd00::2]:8080/s390x/boot.ipxe'\n",
+		"  HTTP: Received http://[fd00::2]:8080/s390x/vmlinuz (90 KBytes) in ",
+		"Network loading done, dry run",
+	)
+	checkRAM(t, ram, kernel, nil, "marker=v6http")
+}
+
 // TestHostNoLeaseAnyFamily: neither DHCPv4 nor a router: QEMU's words, and the reason says what
 // IPv6 got to.
 func TestHostNoLeaseAnyFamily(t *testing.T) {
@@ -530,4 +558,20 @@ func TestHostNoLeaseAnyFamily(t *testing.T) {
 	}
 	wantInOrder(t, con, "netipl: Could not get IP address (dhcpv4: no DHCP lease after ",
 		"; ipv6: no router advertisement with a SLAAC prefix)\n", "Failed to load OS from network\n")
+}
+
+// TestHostIPv6NoBootURL: a DHCPv6 server that only gives DNS (no option 59) is not an answer to
+// boot from: the loader keeps waiting (DHCPv4 could still answer) and the reason says why.
+func TestHostIPv6NoBootURL(t *testing.T) {
+	l := newLab6(t, "", map[string][]byte{"x": []byte("y")})
+	code, con, _ := l.boot(t, "-dhcp-timeout", "4s")
+	if code != 1 {
+		t.Fatalf("loader exit %d, want 1:\n%s", code, con)
+	}
+	wantInOrder(t, con, "netipl: Could not get IP address (dhcpv4: no DHCP lease after ",
+		"; ipv6: address fd00::5054:ff:fe12:3456 from SLAAC, but dhcpv6: the reply has no boot-file URL (option 59))\n",
+		"Failed to load OS from network\n")
+	if strings.Contains(con, "Using IPv6 address") {
+		t.Errorf("the loader took a reply without a boot URL:\n%s", con)
+	}
 }

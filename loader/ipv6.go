@@ -35,6 +35,9 @@ const (
 // errNoRA means no router advertised a prefix for SLAAC.
 var errNoRA = errors.New("no router advertisement with a SLAAC prefix")
 
+// errNoBootURL means the DHCPv6 reply named no boot file.
+var errNoBootURL = errors.New("dhcpv6: the reply has no boot-file URL (option 59)")
+
 // ipv6Lease is what the IPv6 fallback learned.
 type ipv6Lease struct {
 	Addr  netip.Addr // the SLAAC address
@@ -133,8 +136,13 @@ func acquireIPv6(ctx context.Context, st *netstack.Stack, m machine) (*ipv6Lease
 	for {
 		c := &dhcpv6.Client{Conn: conn, HWAddr: m.MAC}
 		lease, err := c.Acquire(ctx)
-		if err == nil {
+		if err == nil && lease.BootURL != "" {
 			return &ipv6Lease{Addr: addr, Lease: lease}, nil
+		}
+		if err == nil {
+			// Stateless DHCPv6 for DNS only is common: not an answer to boot from, so DHCPv4
+			// (or a later reply) may still win.
+			err = errNoBootURL
 		}
 		select {
 		case <-ctx.Done():
@@ -149,7 +157,7 @@ func acquireIPv6(ctx context.Context, st *netstack.Stack, m machine) (*ipv6Lease
 // stays a URL, with its host as the server.
 func v6Facts(bootURL string) (server, bootfile string, err error) {
 	if bootURL == "" {
-		return "", "", errors.New("dhcpv6: the reply has no boot-file URL (option 59)")
+		return "", "", errNoBootURL
 	}
 	u, err := dhcpv6.ParseBootURL(bootURL)
 	if err != nil {
