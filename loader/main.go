@@ -1,6 +1,7 @@
 // Command loader is netipl's network loader: the boot flow of a network IPL.
 //
-//	NIC (/dev/net/tun) → DHCPv4 → boot file (kernel, "# pxelinux" config, directory, .INS, URL)
+//	NIC (/dev/net/tun) → DHCPv4 (after one silent round, beside it: RS + SLAAC + DHCPv6
+//	Information-Request for option 59, ipv6.go) → boot file (kernel, "# pxelinux" config, directory, .INS, URL)
 //	→ pxelinux.cfg lookup, every name printed → entry by LOADPARM → kernel and initrds streamed
 //	over TFTP or HTTP into their final place (/dev/mem), with rates → optional <file>.sha256
 //	check → SYSAPPEND → DHCP release → kexec_load + reboot(LINUX_REBOOT_CMD_KEXEC).
