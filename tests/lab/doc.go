@@ -20,5 +20,8 @@
 // the TFTP servers: an ERROR mid-file, a truncated file.
 //
 // Scenarios are small declarative text files (see ParseScenario and scenarios/README.md); Run
-// starts QEMU with a firmware, feeds it a scenario and judges the console and the lab's event log.
+// starts QEMU with a firmware, feeds it a scenario and judges the console and the lab's event log
+// against that firmware's expectations (Scenario.Expect: the common lines plus its "expect" lines;
+// an "xfail" line per firmware marks a known failure). Firmware names are "qemu" (QEMU's
+// s390-netboot.img) and "netipl".
 package lab
