@@ -84,8 +84,8 @@ func (l *tapLink) frameBufferSize() int {
 	return int(l.mtu) + header.EthernetMinimumSize + 4 + 1
 }
 
-// rxBatch is how many frames the reader delivers before it yields the CPU to the goroutines they
-// woke.
+// rxBatch is how many frames of a burst the reader delivers between yields to the goroutines
+// they woke.
 const rxBatch = 16
 
 // readLoop runs until Attach(nil) or Close: each poller wake-up drains the fd.
@@ -99,12 +99,13 @@ func (l *tapLink) readLoop() {
 		}
 	}()
 	drain := func(fd uintptr) bool {
-		for batch := 0; ; batch++ {
-			if batch == rxBatch {
-				// Let the goroutines these frames woke (socket readers) run before reading
-				// more: with one CPU a long flood would otherwise fill their buffers unread.
+		for reads := 0; ; reads++ {
+			if reads == 1 || (reads > 0 && reads%rxBatch == 0) {
+				// Let the goroutines the frames woke (socket readers) run before reading
+				// more: after the first frame, so a lock-step reply (a TFTP ACK) leaves
+				// before the read that finds the queue empty, then every rxBatch frames,
+				// so with one CPU a flood does not fill their buffers unread.
 				runtime.Gosched()
-				batch = 0
 			}
 			if v == nil {
 				v = buffer.NewViewSize(l.frameBufferSize())
