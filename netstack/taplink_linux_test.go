@@ -24,7 +24,6 @@ func framePair(t *testing.T) (stackFD, peer int) {
 	return fds[0], fds[1]
 }
 
-
 // arpRequest is "who has target? tell 10.0.2.2" from peerMAC, broadcast.
 func arpRequest(target [4]byte) []byte {
 	f := make([]byte, header.EthernetMinimumSize+header.ARPSize)
