@@ -157,6 +157,29 @@ func renderFile(id uint8, f *platformFacts, b []byte) int {
 	return n
 }
 
+// chooseLoadparm sets dst (ASCII, space padded) from the machine's EBCDIC loadparm sources: the
+// IPL block's (diag 308 subcode 6; QEMU has one in drop-in mode only) when there is one and it
+// is not blank, else Read SCP Info's (QEMU fills it from -M …,loadparm= in -kernel mode too). A
+// nil source is one the machine did not give; with neither, dst is all blanks.
+func chooseLoadparm(dst *[8]byte, iplb, scpInfo *[8]byte) {
+	for _, src := range [2]*[8]byte{iplb, scpInfo} {
+		if src == nil {
+			continue
+		}
+		blank := true
+		for i, c := range src {
+			dst[i] = ebcdicToASCII(c)
+			blank = blank && dst[i] == ' '
+		}
+		if !blank {
+			return
+		}
+	}
+	for i := range dst {
+		dst[i] = ' '
+	}
+}
+
 // ebcdicToASCII converts the characters a loadparm may hold (A-Z, 0-9, '.', ' '), PoP
 // appendix / CP037; anything else becomes '?'.
 func ebcdicToASCII(c byte) byte {

@@ -62,3 +62,55 @@ func TestPutHelpers(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestChooseLoadparm(t *testing.T) {
+	ebcdic := func(s string) *[8]byte {
+		var b [8]byte
+		for i := range b {
+			b[i] = 0x40
+		}
+		for i, c := range []byte(s) {
+			switch {
+			case c >= '0' && c <= '9':
+				b[i] = 0xf0 + c - '0'
+			case c >= 'A' && c <= 'I':
+				b[i] = 0xc1 + c - 'A'
+			case c >= 'J' && c <= 'R':
+				b[i] = 0xd1 + c - 'J'
+			case c >= 'S' && c <= 'Z':
+				b[i] = 0xe2 + c - 'S'
+			case c == '.':
+				b[i] = 0x4b
+			}
+		}
+		return &b
+	}
+	var zero [8]byte
+	tests := []struct {
+		name          string
+		iplb, scpInfo *[8]byte
+		want          string // the /sys/firmware/ipl/loadparm content
+	}{
+		{"neither source", nil, nil, "\n"},
+		{"IPL block only (drop-in)", ebcdic("TORTURE1"), nil, "TORTURE1\n"},
+		{"SCP info only (-kernel, no IPL block)", nil, ebcdic("2"), "2\n"},
+		{"IPL block wins over SCP info", ebcdic("PROD1"), ebcdic("2"), "PROD1\n"},
+		{"blank IPL block falls back to SCP info", ebcdic(""), ebcdic("LINUX"), "LINUX\n"},
+		{"zeroed IPL block falls back to SCP info", &zero, ebcdic("A.1"), "A.1\n"},
+		{"both blank", ebcdic(""), ebcdic(""), "\n"},
+		{"SCP info zeroed", nil, &zero, "\n"},
+		{"inner blank kept, trailing trimmed", nil, ebcdic("A B"), "A B\n"},
+		{"unknown EBCDIC byte is not blank", &[8]byte{0x5a, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40}, ebcdic("2"), "?\n"},
+	}
+	for _, tt := range tests {
+		var f platformFacts
+		for i := range f.loadparm {
+			f.loadparm[i] = 'X' // stale content must be overwritten
+		}
+		chooseLoadparm(&f.loadparm, tt.iplb, tt.scpInfo)
+		var b [64]byte
+		if got := string(b[:renderFile(fileIPLLoadparm, &f, b[:])]); got != tt.want {
+			t.Errorf("%s: loadparm file = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

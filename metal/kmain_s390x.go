@@ -10,16 +10,17 @@ var (
 	kstack [kstackSize]byte
 	fakeg  [8]uintptr // g.stack.lo, g.stack.hi, g.stackguard0, g.stackguard1, ...
 
-	payloadAddr uintptr
-	payload     payloadHeader
-	loaderELF   elfImage
-	haveTRNG    bool
-	rngState    uint64
-	iplbArea    [2 * pageSize]byte
-	sysibArea   [2 * pageSize]byte
-	facBuf      [4]uint64
-	vdsoArea    [2 * pageSize]byte
-	prnoQuery   [2]uint64
+	payloadAddr  uintptr
+	payload      payloadHeader
+	loaderELF    elfImage
+	haveTRNG     bool
+	rngState     uint64
+	iplbArea     [2 * pageSize]byte
+	iplbLoadparm [8]byte
+	sysibArea    [2 * pageSize]byte
+	facBuf       [4]uint64
+	vdsoArea     [2 * pageSize]byte
+	prnoQuery    [2]uint64
 )
 
 // imageEnd returns runtime·end, the end of metal's own memory image (entry_s390x.s).
@@ -42,7 +43,7 @@ func kmain() {
 	curTCB = tcbAddr(&idleTCB)
 	sclpEnableConsole()
 
-	ramSize = sclpRAMSize()
+	ramSize = sclpReadInfo()
 	facts.memTotal = ramSize
 	if ramSize > maxRAM {
 		ramSize = maxRAM // frames come from the first 16 GiB; MemTotal still reports all RAM
@@ -111,19 +112,24 @@ func randomBytes(b []byte) {
 	}
 }
 
-// probeIPL reads the IPL parameter block (diag 308 subcode 6) and the VM UUID (STSI 3.2.2).
+// probeIPL reads the IPL parameter block (diag 308 subcode 6) and the VM UUID (STSI 3.2.2),
+// and picks the loadparm (chooseLoadparm: the IPL block's, else Read SCP Info's).
 func probeIPL() {
 	const diag308Store = 6
 	const iplTypeCCW = 2
+	var fromIPLB, fromSCP *[8]byte
 	iplb := pageAligned(&iplbArea)
 	if diag308(diag308Store, iplb) == 1 && phys.Load8(iplb+12) == iplTypeCCW {
 		facts.iplValid = true
 		facts.ssid = phys.Load8(iplb+24+85) & 3
 		facts.devno = phys.Load16(iplb + 24 + 86)
-		for i := range facts.loadparm {
-			facts.loadparm[i] = ebcdicToASCII(phys.Load8(iplb + 16 + uintptr(i)))
-		}
+		copy(iplbLoadparm[:], phys.Bytes(iplb+16, 8))
+		fromIPLB = &iplbLoadparm
 	}
+	if scpLoadparmValid {
+		fromSCP = &scpLoadparm
+	}
+	chooseLoadparm(&facts.loadparm, fromIPLB, fromSCP)
 	sysib := pageAligned(&sysibArea)
 	// STSI cc 0: SYSIB stored; cc 3: level 3 (a hypervisor) not available, so no UUID
 	if stsi(sysib, 3, 2, 2) == 0 && phys.Load8(sysib+31)&0xf > 0 {

@@ -74,8 +74,16 @@ func sclpWrite(b []byte) {
 	sclpCall(sclpWriteEventData, uint16(14+n))
 }
 
-// sclpRAMSize returns the guest RAM size in bytes from Read SCP Info (0 when it fails).
-func sclpRAMSize() uint64 {
+// scpLoadparm is the machine's loadparm (EBCDIC) from Read SCP Info (bytes 24–31 of the
+// ReadInfo SCCB, QEMU include/hw/s390x/sclp.h); scpLoadparmValid says the command succeeded.
+var (
+	scpLoadparm      [8]byte
+	scpLoadparmValid bool
+)
+
+// sclpReadInfo issues Read SCP Info, keeps the loadparm in scpLoadparm and returns the guest
+// RAM size in bytes (0 when the command fails).
+func sclpReadInfo() uint64 {
 	s := sccbAddr()
 	for _, cmd := range [2]uint32{sclpReadSCPInfoForced, sclpReadSCPInfo} {
 		phys.Zero(s, pageSize)
@@ -83,6 +91,8 @@ func sclpRAMSize() uint64 {
 		if resp != sccbRespReadDone && resp != sccbRespNormal {
 			continue
 		}
+		copy(scpLoadparm[:], phys.Bytes(s+24, 8))
+		scpLoadparmValid = true
 		rnmax := uint64(phys.Load16(s + 8))
 		rnsize := uint64(phys.Load8(s + 10))
 		if rnmax == 0 {

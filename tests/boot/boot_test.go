@@ -100,6 +100,16 @@ func scenarios() []scenario {
 				"NETIPL-INITRD-OK", "CMDLINE: console=ttysclp0 quiet netipl.test=uuid-two"},
 		},
 		{
+			// -kernel has no IPL block: the loadparm comes from SCLP Read SCP Info. The run stops
+			// at the selection (the netboot_fw case above already boots the chosen entry).
+			name: "kernel/loadparm", mode: qemu.ModeKernel, memMiB: 256, bootfile: "/", loadparm: "2",
+			files: map[string]string{
+				pxeMAC:       "DEFAULT one\nLABEL one\n  KERNEL kernel.img\n  APPEND netipl.test=one\nLABEL two\n  KERNEL kernel.img\n  APPEND netipl.test=two\n",
+				"kernel.img": "@kernel",
+			},
+			want: []string{"  TFTP: Received /" + pxeMAC + " (", "  Selected by loadparm 2", "Loading pxelinux.cfg entry 'two'"},
+		},
+		{
 			name: "kernel/http-bootfile", mode: qemu.ModeKernel, memMiB: 256, bootfile: "{http}/s390x/boot.ipxe",
 			files: map[string]string{
 				"s390x/boot.ipxe":   "#!ipxe\nkernel kernel.img console=ttysclp0 quiet netipl.test=http\ninitrd initrd.gz\nboot\n",

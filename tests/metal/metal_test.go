@@ -27,7 +27,8 @@ const (
 	guestMiB  = 512
 	guestUUID = "6e6c6970-0b5e-4a11-9f00-746f72747572"
 	nicDevno  = "fe.0.0007"
-	// guestLoadparm is given to QEMU in both modes; only the netboot_fw path passes it on.
+	// guestLoadparm is given to QEMU in both modes: metal takes it from the IPL block in
+	// netboot_fw mode and from SCLP Read SCP Info in -kernel mode (no IPL block there).
 	guestLoadparm = "TORTURE1"
 	envKey        = "NETIPL_TORTURE"
 	envValue      = "a b=c"
@@ -42,8 +43,9 @@ func expectedDigest() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// iplFacts are what /sys/firmware/ipl/* must say; the zero value means "no IPL block"
-// (-kernel mode), where the guest must skip those checks.
+// iplFacts are what /sys/firmware/ipl/* must say. An empty device means "no IPL block"
+// (-kernel mode), where the guest must skip the device and ipl_type checks; an empty loadparm
+// skips the loadparm check.
 type iplFacts struct {
 	device, typ, loadparm string
 }
@@ -61,8 +63,11 @@ func tortureArgs(platform string, ipl iplFacts) []string {
 	if platform != "" {
 		args = append(args, "-platform="+platform, "-mem-mib="+strconv.Itoa(guestMiB), "-uuid="+guestUUID)
 	}
-	if ipl != (iplFacts{}) {
-		args = append(args, "-ipl-device="+ipl.device, "-ipl-type="+ipl.typ, "-loadparm="+ipl.loadparm)
+	if ipl.device != "" {
+		args = append(args, "-ipl-device="+ipl.device, "-ipl-type="+ipl.typ)
+	}
+	if ipl.loadparm != "" {
+		args = append(args, "-loadparm="+ipl.loadparm)
 	}
 	return append(args, argA, argB)
 }
@@ -110,9 +115,11 @@ func mustPass(onMetal bool, ipl iplFacts) map[string]string {
 		m["platform: MemTotal"] = fmt.Sprintf("MemTotal = %d kB", guestMiB*1024)
 		m["platform: /sys/hypervisor/uuid"] = guestUUID
 		m["memory: frames return"] = "after FreeOSMemory"
-		if ipl != (iplFacts{}) {
+		if ipl.device != "" {
 			m["platform: /sys/firmware/ipl/device"] = ipl.device
 			m["platform: /sys/firmware/ipl/ipl_type"] = ipl.typ
+		}
+		if ipl.loadparm != "" {
 			m["platform: /sys/firmware/ipl/loadparm"] = ipl.loadparm
 		}
 	}
@@ -141,11 +148,16 @@ func checkTorture(t *testing.T, res *qemu.Result, onMetal bool, ipl iplFacts) {
 			t.Errorf("off metal, the platform checks must be skipped with a reason")
 		}
 	}
-	if ipl == (iplFacts{}) && onMetal {
-		for _, f := range []string{"device", "ipl_type", "loadparm"} {
+	if ipl.device == "" && onMetal {
+		for _, f := range []string{"device", "ipl_type"} {
 			if _, ok := rep.Skipped("platform: /sys/firmware/ipl/" + f); !ok {
 				t.Errorf("without an IPL block the /sys/firmware/ipl/%s check must be skipped with a reason", f)
 			}
+		}
+	}
+	if ipl.loadparm == "" && onMetal {
+		if _, ok := rep.Skipped("platform: /sys/firmware/ipl/loadparm"); !ok {
+			t.Errorf("without an expected loadparm the /sys/firmware/ipl/loadparm check must be skipped with a reason")
 		}
 	}
 	if onMetal {
@@ -243,9 +255,10 @@ func TestTortureMetal(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		mode qemu.Mode
-		ipl  iplFacts // what /sys/firmware/ipl/* must say; zero = no IPL block
+		ipl  iplFacts // what /sys/firmware/ipl/* must say; no device = no IPL block
 	}{
-		{qemu.ModeKernel, iplFacts{}},
+		// -kernel: no IPL block, but the loadparm still arrives (SCLP Read SCP Info).
+		{qemu.ModeKernel, iplFacts{loadparm: guestLoadparm}},
 		{qemu.ModeNetbootFW, iplFacts{device: bus, typ: "ccw", loadparm: guestLoadparm}},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {

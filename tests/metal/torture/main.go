@@ -969,7 +969,7 @@ func testPlatform() {
 	fileCheck("platform: /sys/hypervisor/uuid", "/sys/hypervisor/uuid", *uuid, "no -uuid given")
 	fileCheck("platform: /sys/firmware/ipl/device", "/sys/firmware/ipl/device", *iplDevice, "no -ipl-device given (-kernel mode has no IPL block)")
 	fileCheck("platform: /sys/firmware/ipl/ipl_type", "/sys/firmware/ipl/ipl_type", *iplType, "no -ipl-type given (-kernel mode has no IPL block)")
-	fileCheck("platform: /sys/firmware/ipl/loadparm", "/sys/firmware/ipl/loadparm", *loadparm, "no -loadparm given (-kernel mode has no IPL block)")
+	fileCheck("platform: /sys/firmware/ipl/loadparm", "/sys/firmware/ipl/loadparm", *loadparm, "no -loadparm given")
 }
 
 // fileCheck compares a one-line file with want (case-insensitively).
