@@ -92,7 +92,7 @@
 //	Q04 improved: files up to SniffLimit (1 MiB) are sniffed, not only those under 2047 bytes.
 //	Q05 reproduced: "* " (case-sensitive) marks an .INS file, checked before the config magic.
 //	Q06 reproduced: "# pxelinux" (10 bytes, any case) marks a config sent as the boot file.
-//	Q07 improved: any other boot file is a kernel image, except PC boot programs (*.0, *.efi), which are skipped.
+//	Q07 improved: any other boot file is a kernel image, except PC boot programs (*.0, *.efi, *.c32, *.pxe, *.kpxe), which are skipped.
 //	Q08 reproduced: a missing or broken boot file falls back to the config lookup.
 //	Q09 improved: the fallback directory comes from the DHCP boot file, never from a failed load.
 //	Q10 improved: "#!ipxe" scripts are read (kernel, initrd, boot) instead of booted as a kernel.

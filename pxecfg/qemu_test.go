@@ -83,9 +83,11 @@ var qemuBehaviours = []qemuBehaviour{
 	{"Q07", "improved", func(t *testing.T) {
 		r, _, err := discoverWith(t, Facts{Bootfile: "image"}, "", map[string]string{"image": "\x00\x08\x00\x00\x80\x00\x00\x00\x00\x00"})
 		wantKernel(t, r, err, srv+"image")
-		_, m, _ := discoverWith(t, Facts{Bootfile: "pxelinux.0"}, "", nil)
-		if m.asked[0] == srv+"pxelinux.0" {
-			t.Error("pxelinux.0 was fetched as a kernel")
+		for _, name := range []string{"pxelinux.0", "bootx64.efi", "menu.c32", "undionly.pxe", "undionly.kpxe"} {
+			_, m, _ := discoverWith(t, Facts{Bootfile: name}, "", map[string]string{name: "\x00\x08\x00\x00\x80\x00\x00\x00\x00\x00"})
+			if len(m.asked) > 0 && m.asked[0] == srv+name {
+				t.Errorf("%s was fetched as a kernel", name)
+			}
 		}
 	}},
 	{"Q08", "reproduced", func(t *testing.T) {
