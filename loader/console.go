@@ -40,7 +40,10 @@ func (c *console) mac(m net.HardwareAddr) { c.printf("  Using MAC address: %s\n"
 func (c *console) dhcpStart()         { c.printf("  Requesting information via DHCP:     ") }
 func (c *console) dhcpRound(left int) { c.printf("\b\b\b%03d", max(left, 0)) }
 func (c *console) dhcpDone()          { c.printf("\b\b\b\bdone\n") }
-func (c *console) dhcpFailed()        { c.printf("\n") }
+
+// dhcpFailed ends the countdown with QEMU's words (research/qemu-netboot.md §2.4, §7.6): a line
+// break, then "Giving up after N DHCP requests" with the rounds netipl actually ran.
+func (c *console) dhcpFailed(rounds int) { c.printf("\nGiving up after %d DHCP requests\n", rounds) }
 
 func (c *console) address(a netip.Addr) {
 	if a.Is4() {
@@ -70,14 +73,30 @@ func (c *console) step(s pxecfg.Step, server string) {
 	case s.What == "bootfile rejected":
 		c.printf("  %v\n", s.Err)
 	case s.Err == nil:
-		c.printf("  %s: Received %s (%d bytes)\n", protoName(s.URL), name, s.Size)
+		c.printf("  %s: Received %s (%s)\n", protoName(s.URL), name, sizeText(int64(s.Size)))
 	case isCandidate && isNotFound(s.Err):
 		c.printf("  %s (%s): not found\n", name, s.What)
+	case isCandidate && names(s.Err, name):
+		c.printf("  %v (%s candidate)\n", s.Err, s.What)
 	case isCandidate:
 		c.printf("  %s (%s): %v\n", name, s.What, s.Err)
+	case names(s.Err, name):
+		c.printf("  %v\n", s.Err)
 	default:
 		c.printf("  %s: %v\n", name, s.Err)
 	}
+}
+
+// names reports whether err's text already names the file, so a line prints the name once.
+func names(err error, name string) bool { return name != "" && strings.Contains(err.Error(), name) }
+
+// sizeText is QEMU's size in "TFTP: Received NAME (...)": "N KBytes" (rounded down) above 1024
+// bytes, else "N Bytes" (research/qemu-netboot.md §2.10).
+func sizeText(n int64) string {
+	if n > 1024 {
+		return fmt.Sprintf("%d KBytes", n/1024)
+	}
+	return fmt.Sprintf("%d Bytes", n)
 }
 
 // notes prints what the config says to show (SAY) and what it could not use.
@@ -95,11 +114,7 @@ func (c *console) progress(name string, got, size int64, elapsed time.Duration) 
 
 // received is QEMU's "TFTP: Received NAME (N KBytes)" with the time and rate added.
 func (c *console) received(url, name string, n int64, elapsed time.Duration) {
-	size := fmt.Sprintf("%d Bytes", n)
-	if n > 1024 {
-		size = fmt.Sprintf("%d KBytes", n/1024)
-	}
-	c.printf("  %s: Received %s (%s) in %.2f s, %s\n", protoName(url), name, size, elapsed.Seconds(), rate(n, elapsed))
+	c.printf("  %s: Received %s (%s) in %.2f s, %s\n", protoName(url), name, sizeText(n), elapsed.Seconds(), rate(n, elapsed))
 }
 
 func (c *console) verified(name string) { c.printf("  SHA256 verified: %s\n", name) }

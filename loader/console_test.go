@@ -28,7 +28,10 @@ func TestConsoleLines(t *testing.T) {
 		{"mac", func(c *console) { c.mac(mac) }, "  Using MAC address: 52:54:00:12:34:56\n"},
 		{"dhcp countdown", func(c *console) { c.dhcpStart(); c.dhcpRound(10); c.dhcpRound(9); c.dhcpDone() },
 			"  Requesting information via DHCP:     \b\b\b010\b\b\b009\b\b\b\bdone\n"},
-		{"dhcp failed", func(c *console) { c.dhcpStart(); c.dhcpRound(1); c.dhcpFailed() }, "  Requesting information via DHCP:     \b\b\b001\n"},
+		{"dhcp failed", func(c *console) { c.dhcpStart(); c.dhcpRound(1); c.dhcpFailed(10) },
+			"  Requesting information via DHCP:     \b\b\b001\nGiving up after 10 DHCP requests\n"},
+		{"dhcp failed early", func(c *console) { c.dhcpStart(); c.dhcpRound(10); c.dhcpRound(9); c.dhcpRound(8); c.dhcpFailed(3) },
+			"  Requesting information via DHCP:     \b\b\b010\b\b\b009\b\b\b008\nGiving up after 3 DHCP requests\n"},
 		{"ipv4", func(c *console) { c.address(netip.MustParseAddr("10.0.2.15")) }, "  Using IPv4 address: 10.0.2.15\n"},
 		{"ipv6", func(c *console) { c.address(netip.MustParseAddr("fec0::5054:ff:fe12:3456")) }, "  Using IPv6 address: fec0::5054:ff:fe12:3456\n"},
 		{"server", func(c *console) { c.server("10.0.2.2") }, "  Using TFTP server: 10.0.2.2\n"},
@@ -36,7 +39,25 @@ func TestConsoleLines(t *testing.T) {
 		{"no bootfile", func(c *console) { c.bootfile("") }, ""},
 		{"bootfile step", func(c *console) {
 			c.step(pxecfg.Step{What: "bootfile", URL: "tftp://10.0.2.2/boot.cfg", Size: 61}, "10.0.2.2")
-		}, "  TFTP: Received boot.cfg (61 bytes)\n"},
+		}, "  TFTP: Received boot.cfg (61 Bytes)\n"},
+		{"bootfile step 1024", func(c *console) {
+			c.step(pxecfg.Step{What: "bootfile", URL: "tftp://10.0.2.2/boot.cfg", Size: 1024}, "10.0.2.2")
+		}, "  TFTP: Received boot.cfg (1024 Bytes)\n"},
+		{"bootfile step KBytes", func(c *console) {
+			c.step(pxecfg.Step{What: "bootfile", URL: "tftp://10.0.2.2/boot.cfg", Size: 2047}, "10.0.2.2")
+		}, "  TFTP: Received boot.cfg (1 KBytes)\n"},
+		{"bootfile too small", func(c *console) {
+			c.step(pxecfg.Step{What: "bootfile", URL: "tftp://10.0.2.2/tiny.bin", Size: 4, Err: errors.New("tiny.bin is too small (4 bytes only)")}, "10.0.2.2")
+		}, "  tiny.bin is too small (4 bytes only)\n"},
+		{"bootfile missing", func(c *console) {
+			c.step(pxecfg.Step{What: "bootfile", URL: "tftp://10.0.2.2/missing.img", Err: classify(fmt.Errorf("tftp RRQ %q from 10.0.2.2:69: %w", "missing.img", &tftp.Error{Code: 1, Message: "file not found"}))}, "10.0.2.2")
+		}, "  tftp RRQ \"missing.img\" from 10.0.2.2:69: file not found (code 1)\n"},
+		{"bootfile error without its name", func(c *console) {
+			c.step(pxecfg.Step{What: "bootfile", URL: "tftp://10.0.2.2/k.img", Err: errors.New("open socket: no buffers")}, "10.0.2.2")
+		}, "  k.img: open socket: no buffers\n"},
+		{"probe error naming the file", func(c *console) {
+			c.step(pxecfg.Step{What: "IP", URL: "tftp://10.0.2.2/pxelinux.cfg/0A", Err: errors.New(`tftp RRQ "pxelinux.cfg/0A" from 10.0.2.2:69: no response from server`)}, "10.0.2.2")
+		}, "Trying pxelinux.cfg files...\n  tftp RRQ \"pxelinux.cfg/0A\" from 10.0.2.2:69: no response from server (IP candidate)\n"},
 		{"probes", func(c *console) {
 			c.step(pxecfg.Step{What: "MAC", URL: "tftp://10.0.2.2/pxelinux.cfg/01-52-54-00-12-34-56", Err: notFound}, "10.0.2.2")
 			c.step(pxecfg.Step{What: "IP", URL: "tftp://10.0.2.2/pxelinux.cfg/0A", Err: errors.New("tftp RRQ: no response from server")}, "10.0.2.2")
@@ -44,10 +65,10 @@ func TestConsoleLines(t *testing.T) {
 		}, "Trying pxelinux.cfg files...\n" +
 			"  pxelinux.cfg/01-52-54-00-12-34-56 (MAC): not found\n" +
 			"  pxelinux.cfg/0A (IP): tftp RRQ: no response from server\n" +
-			"  TFTP: Received pxelinux.cfg/default (52 bytes)\n"},
+			"  TFTP: Received pxelinux.cfg/default (52 Bytes)\n"},
 		{"http step on another host", func(c *console) {
 			c.step(pxecfg.Step{What: "referenced file", URL: "http://boot.lab/inc.cfg", Size: 9}, "10.0.2.2")
-		}, "  HTTP: Received http://boot.lab/inc.cfg (9 bytes)\n"},
+		}, "  HTTP: Received http://boot.lab/inc.cfg (9 Bytes)\n"},
 		{"rejected bootfile", func(c *console) {
 			c.step(pxecfg.Step{What: "bootfile rejected", URL: "tftp://10.0.2.2/x", Err: errors.New("boot file x (.INS file): x:2: no address")}, "10.0.2.2")
 		}, "  boot file x (.INS file): x:2: no address\n"},

@@ -218,9 +218,11 @@ func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con 
 	startV6 := make(chan struct{})
 	started := false
 	rounds := dhcpv4.DefaultMaxRounds
+	sent := 0 // DISCOVER rounds run; read after done4 (the channel orders it)
 	d.Progress = func(e dhcpv4.Event) {
 		switch {
 		case e.Type == dhcpv4.EventDiscover:
+			sent = max(sent, e.Round)
 			con.dhcpRound(rounds - e.Round + 1)
 		case e.Type == dhcpv4.EventTimeout && !started && !o.NoIPv6:
 			started = true
@@ -276,7 +278,7 @@ func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con 
 		con.dhcpDone()
 		return address{v6: r6.lease}, nil
 	}
-	con.dhcpFailed()
+	con.dhcpFailed(sent)
 	if !started {
 		return address{}, r4.err
 	}

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netipl/boot"
+	"netipl/netstack/dhcpv4"
 )
 
 // The host-mode tests run the whole loader flow (design §6 tier 3) over a tap device in a
@@ -558,6 +561,22 @@ func TestHostNoLeaseAnyFamily(t *testing.T) {
 	}
 	wantInOrder(t, con, "netipl: Could not get IP address (dhcpv4: no DHCP lease after ",
 		"; ipv6: no router advertisement with a SLAAC prefix)\n", "Failed to load OS from network\n")
+	checkGivingUp(t, con)
+}
+
+// checkGivingUp: a failed DHCP ends the countdown with QEMU's "Giving up after N DHCP requests"
+// on its own line, N being the rounds the countdown showed (research/qemu-netboot.md §7.6).
+func checkGivingUp(t *testing.T, con string) {
+	t.Helper()
+	m := regexp.MustCompile("\b\b\b(\\d{3})\nGiving up after (\\d+) DHCP requests\nnetipl: Could not get IP address").FindStringSubmatch(con)
+	if m == nil {
+		t.Fatalf("no \"Giving up after N DHCP requests\" line between the countdown and the reason:\n%q", con)
+	}
+	last, _ := strconv.Atoi(m[1])
+	n, _ := strconv.Atoi(m[2])
+	if want := dhcpv4.DefaultMaxRounds - last + 1; n != want || n < 1 {
+		t.Errorf("Giving up after %d DHCP requests, but the countdown ended at %03d (%d rounds)", n, last, want)
+	}
 }
 
 // TestHostIPv6NoBootURL: a DHCPv6 server that only gives DNS (no option 59) is not an answer to
