@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,18 @@ type netFetcher struct {
 	// stall is the progress deadline of one file: a transfer that moves fewer than stallFloor
 	// bytes in any stall period (from the request on) is aborted. 0 means no deadline.
 	stall time.Duration
+
+	mu sync.Mutex
+	// last is the last small file Fetch returned whole, so a boot file pxecfg sniffed as a
+	// kernel is not downloaded a second time (takeFetched).
+	last fetchedFile
+}
+
+// fetchedFile is one file Fetch downloaded: its bytes and how long that took.
+type fetchedFile struct {
+	url  string
+	data []byte
+	took time.Duration
 }
 
 // stallFloor is how many bytes a transfer must move per stall period to count as progressing:
@@ -77,11 +90,48 @@ func isNotFound(err error) bool { return errors.Is(err, pxecfg.ErrNotFound) }
 // Fetch implements pxecfg.Fetcher.Fetch.
 func (f *netFetcher) Fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
 	var buf memBuffer
+	start := time.Now()
 	_, err := f.Stream(ctx, url, &buf, limit, nil, nil)
 	if err != nil {
 		return nil, err
 	}
+	if limit <= pxecfg.SniffLimit {
+		f.mu.Lock()
+		f.last = fetchedFile{url: url, data: buf.b, took: time.Since(start)}
+		f.mu.Unlock()
+	}
 	return buf.b, nil
+}
+
+// takeFetched hands over the file the last Fetch returned if it was url, once; callers must
+// not change the bytes.
+func (f *netFetcher) takeFetched(url string) (fetchedFile, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	last := f.last
+	if last.url != url || last.url == "" {
+		return fetchedFile{}, false
+	}
+	f.last = fetchedFile{}
+	return last, true
+}
+
+// replay writes an already fetched file to w as Stream would: onSize sees its size first and
+// a file over limit is refused.
+func replay(file fetchedFile, w io.WriterAt, limit int64, onSize func(int64) error) (int64, error) {
+	n := int64(len(file.data))
+	if n > limit {
+		return 0, &fetchError{fmt.Errorf("%s: %d bytes, limit %d", file.url, n, limit), pxecfg.ErrTooLarge}
+	}
+	if onSize != nil {
+		if err := onSize(n); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := w.WriteAt(file.data, 0); err != nil {
+		return 0, fmt.Errorf("%s: write: %w", file.url, err)
+	}
+	return n, nil
 }
 
 // Stream downloads url into w from offset 0, refusing files larger than limit. onSize sees the

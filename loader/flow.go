@@ -434,7 +434,15 @@ func (ld *loading) fetchURL(ctx context.Context, url string, base, limit uint64)
 		ld.con.progress(name, got, total, time.Since(start))
 		next = got + total/10
 	}
-	n, err := ld.fe.Stream(ctx, url, offsetWriter{ld.mem, int64(base)}, int64(limit), onSize, progress)
+	var n int64
+	var err error
+	if file, ok := ld.fe.takeFetched(url); ok {
+		// the boot file pxecfg already downloaded to sniff it: its bytes, and its time for the rate
+		start = start.Add(-file.took)
+		n, err = replay(file, offsetWriter{ld.mem, int64(base)}, int64(limit), onSize)
+	} else {
+		n, err = ld.fe.Stream(ctx, url, offsetWriter{ld.mem, int64(base)}, int64(limit), onSize, progress)
+	}
 	if errors.Is(err, pxecfg.ErrTooLarge) {
 		return 0, fmt.Errorf("%s does not fit in RAM: %d MiB free at %#x (%w)", name, limit>>20, base, err)
 	}
