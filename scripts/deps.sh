@@ -8,6 +8,7 @@ want_cmd qemu-system-s390x qemu-system-misc
 want_cmd qemu-s390x qemu-user
 want_cmd s390x-linux-gnu-objdump binutils-s390x-linux-gnu
 want_cmd in.tftpd tftpd-hpa
+want_cmd tftp tftp-hpa
 want_cmd dnsmasq dnsmasq-base
 want_cmd ip iproute2
 want_cmd cpio cpio
