@@ -158,7 +158,7 @@ func New(cfg Config) (*Stack, error) {
 func (st *Stack) closeTap() {
 	if st.tap != nil {
 		st.tap.Close()
-		st.tap.Wait()
+		st.tap.waitReader()
 	}
 }
 

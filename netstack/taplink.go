@@ -174,8 +174,11 @@ func (l *tapLink) Attach(d stack.NetworkDispatcher) {
 		l.dispatcher = nil
 		l.mu.Unlock()
 		if had {
-			l.f.SetReadDeadline(time.Unix(1, 0)) // wakes the reader, which returns
-			l.wg.Wait()
+			// Wake the reader, which returns; do not join it here. gVisor detaches with
+			// the stack's lock held (Stack.Wait → removeNICLocked), and a reader that is
+			// delivering a frame needs that lock (e.g. to send a TCP RST): joining it
+			// here deadlocks. Stack.Close joins it once gVisor has let go (waitReader).
+			l.f.SetReadDeadline(time.Unix(1, 0))
 		}
 		return
 	}
@@ -295,8 +298,13 @@ func (l *tapLink) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 	return nil
 }
 
-// Wait implements stack.NetworkLinkEndpoint: it waits for the reader to stop.
-func (l *tapLink) Wait() { l.wg.Wait() }
+// Wait implements stack.NetworkLinkEndpoint. It does not join the reader: gVisor calls it with
+// the stack's lock held, which a reader delivering a frame may be waiting for (see Attach).
+// Owners join the reader with waitReader after the stack has stopped.
+func (l *tapLink) Wait() {}
+
+// waitReader waits for the reader goroutine to return (after Attach(nil) or Close).
+func (l *tapLink) waitReader() { l.wg.Wait() }
 
 // SetOnCloseAction implements stack.NetworkLinkEndpoint.
 func (l *tapLink) SetOnCloseAction(f func()) {
