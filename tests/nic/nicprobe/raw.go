@@ -151,6 +151,12 @@ func rawTx(fd int, mac net.HardwareAddr, self, peer *net.UDPAddr, n int) error {
 	d := time.Since(start).Seconds()
 	fmt.Printf("RESULT: raw_tx_sent=%d raw_tx_MBps=%.1f raw_tx_eagain=%d tx_packets=%s..%s\n",
 		n, float64(n*1472)/d/1e6, eagain, tx0, counter("tx_packets"))
-	report(eagain > 0 && polls == eagain, "raw tx: %d frames, %d EAGAIN each followed by a ppoll POLLOUT wake-up", n, eagain)
+	if eagain == 0 {
+		// QEMU drained the ring as fast as the guest filled it (a quiet host): the
+		// backpressure path was not reached, which is neither a pass nor a failure.
+		fmt.Printf("SKIP: nic: raw tx: %d frames, the TX ring never filled (no EAGAIN to check)\n", n)
+		return nil
+	}
+	report(polls == eagain, "raw tx: %d frames, %d EAGAIN each followed by a ppoll POLLOUT wake-up", n, eagain)
 	return nil
 }
