@@ -41,9 +41,9 @@ func netboot(ctx context.Context, o options, con *console) error {
 	if err != nil {
 		return err
 	}
-	// The stack is never closed: the loader ends in kexec or exit, and netstack.Close can
-	// deadlock against a frame being delivered (gVisor's Stack.Wait removes the NIC under the
-	// stack lock while fdbased's dispatcher waits for that lock), seen under metal.
+	// The stack is never closed: the loader ends in kexec (metal resets the NIC) or exit, so
+	// there is nothing to tear down. (netstack.Close is safe now: its tap link joins the reader
+	// only after gVisor's Stack.Wait has released the stack lock.)
 
 	an, err := acquire(ctx, st, m, o, con)
 	if err != nil {
