@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"netipl/internal/testnet"
 )
 
 func TestDurationEnv(t *testing.T) {
@@ -91,7 +93,7 @@ func (l *lab) trickleServer(t *testing.T) {
 			}
 		}
 	})
-	err := inNetns(l.ns, func() error {
+	err := testnet.InNetns(l.ns, func() error {
 		ln, err := net.Listen("tcp", "10.0.2.2:8081")
 		if err != nil {
 			return err
@@ -111,7 +113,7 @@ func (l *lab) trickleServer(t *testing.T) {
 func (l *lab) stoppingTFTPServer(t *testing.T) {
 	t.Helper()
 	var conn net.PacketConn
-	err := inNetns(l.ns, func() error {
+	err := testnet.InNetns(l.ns, func() error {
 		var err error
 		conn, err = net.ListenPacket("udp4", "10.0.2.2:6970")
 		return err

@@ -11,16 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"netipl/boot"
+	"netipl/internal/testnet"
 	"netipl/netstack/dhcpv4"
 )
 
@@ -31,64 +28,11 @@ import (
 
 const testMAC = "52:54:00:12:34:56"
 
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-func sh(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// inNetns runs f on a thread switched into network namespace ns; the thread is discarded after.
-func inNetns(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // lab is a namespace with a tap (10.0.2.2/24 on the host side), dnsmasq serving root over
 // DHCP+TFTP, and an HTTP server on 10.0.2.2:8080 serving the same tree.
 type lab struct {
 	ns, root string
-	dnsmasq  *lockedBuffer
+	dnsmasq  *testnet.LockedBuffer
 }
 
 var labSeq int
@@ -112,18 +56,18 @@ func newLab6(t *testing.T, bootURL string, files map[string][]byte) *lab {
 func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]byte, dnsmasqArgs ...string) *lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "host-mode test needs root (network namespace and tap)")
+		testnet.SkipOrFail(t, "host-mode test needs root (network namespace and tap)")
 	}
 	for _, tool := range []string{"ip", "dnsmasq"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			skipOrFail(t, "%s not installed: %v", tool, err)
+			testnet.SkipOrFail(t, "%s not installed: %v", tool, err)
 		}
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		skipOrFail(t, "no /dev/net/tun: %v", err)
+		testnet.SkipOrFail(t, "no /dev/net/tun: %v", err)
 	}
 	labSeq++
-	l := &lab{ns: fmt.Sprintf("nipl-loader-%d-%d", os.Getpid(), labSeq), root: t.TempDir(), dnsmasq: &lockedBuffer{}}
+	l := &lab{ns: fmt.Sprintf("nipl-loader-%d-%d", os.Getpid(), labSeq), root: t.TempDir(), dnsmasq: &testnet.LockedBuffer{}}
 	for name, data := range files {
 		p := filepath.Join(l.root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -133,15 +77,15 @@ func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]b
 			t.Fatal(err)
 		}
 	}
-	sh(t, "ip", "netns", "add", l.ns)
+	testnet.Run(t, "ip", "netns", "add", l.ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns).Run() })
-	sh(t, "ip", "-n", l.ns, "link", "set", "lo", "up")
-	sh(t, "ip", "-n", l.ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
-	sh(t, "ip", "-n", l.ns, "addr", "add", "10.0.2.2/24", "dev", "tap0")
+	testnet.Run(t, "ip", "-n", l.ns, "link", "set", "lo", "up")
+	testnet.Run(t, "ip", "-n", l.ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
+	testnet.Run(t, "ip", "-n", l.ns, "addr", "add", "10.0.2.2/24", "dev", "tap0")
 	if v6only {
-		sh(t, "ip", "-n", l.ns, "addr", "add", "fd00::2/64", "dev", "tap0", "nodad")
+		testnet.Run(t, "ip", "-n", l.ns, "addr", "add", "fd00::2/64", "dev", "tap0", "nodad")
 	}
-	sh(t, "ip", "-n", l.ns, "link", "set", "tap0", "up")
+	testnet.Run(t, "ip", "-n", l.ns, "link", "set", "tap0", "up")
 	cmd := exec.Command("ip", "netns", "exec", l.ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=tap0", "--bind-interfaces", "--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"),
 		"--enable-tftp", "--tftp-root="+l.root, "--no-ping", "--log-dhcp", "--log-facility=-")
@@ -161,7 +105,7 @@ func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]b
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	err := inNetns(l.ns, func() error {
+	err := testnet.InNetns(l.ns, func() error {
 		addr := "10.0.2.2:8080"
 		if v6only {
 			addr = "[fd00::2]:8080"
@@ -189,7 +133,7 @@ func (l *lab) boot(t *testing.T, extra ...string) (int, string, []byte) {
 		"-loadparm", "", "-uuid", "", "-dhcp-timeout", "20s", "-timeout", "60s"}, extra...)
 	var out, errb bytes.Buffer
 	var code int
-	if err := inNetns(l.ns, func() error { code = run(args, &out, &errb); return nil }); err != nil {
+	if err := testnet.InNetns(l.ns, func() error { code = run(args, &out, &errb); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if errb.Len() > 0 {

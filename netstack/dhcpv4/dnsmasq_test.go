@@ -9,37 +9,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"netipl/internal/testnet"
 	"netipl/netstack/tftp"
 )
 
 type memFile struct{ buf []byte }
-
-// lockedBuffer collects dnsmasq's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if end := int(off) + len(p); end > len(m.buf) {
@@ -48,66 +29,29 @@ func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 	return copy(m.buf[off:], p), nil
 }
 
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// inNetns runs f on a thread switched into the named network namespace; sockets opened by f stay in it.
-// The thread is never returned to the Go scheduler (the goroutine exits locked, so the runtime discards it).
-func inNetns(t *testing.T, name string, f func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", name, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
 // TestDnsmasq gets a lease from a real dnsmasq across a veth pair between two network namespaces, checks that
 // dnsmasq recognised the PXE identity (vendor class and user class tags select options),
 // fetches the boot file from dnsmasq's TFTP server, and releases the lease. Needs root and iproute2.
 func TestDnsmasq(t *testing.T) {
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root for network namespaces")
+		testnet.SkipOrFail(t, "needs root for network namespaces")
 	}
 	dnsmasq, err := exec.LookPath("dnsmasq")
 	if err != nil {
-		skipOrFail(t, "dnsmasq not installed: %v", err)
+		testnet.SkipOrFail(t, "dnsmasq not installed: %v", err)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		skipOrFail(t, "iproute2 not installed: %v", err)
+		testnet.SkipOrFail(t, "iproute2 not installed: %v", err)
 	}
 	srvNS, cliNS := fmt.Sprintf("netipl-d4s-%d", os.Getpid()), fmt.Sprintf("netipl-d4c-%d", os.Getpid())
-	run(t, "ip", "netns", "add", srvNS)
+	testnet.Run(t, "ip", "netns", "add", srvNS)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", srvNS).Run() })
-	run(t, "ip", "netns", "add", cliNS)
+	testnet.Run(t, "ip", "netns", "add", cliNS)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", cliNS).Run() })
-	run(t, "ip", "link", "add", "vsrv", "netns", srvNS, "type", "veth", "peer", "name", "vcli", "netns", cliNS)
-	run(t, "ip", "-n", srvNS, "addr", "add", "10.77.0.1/24", "dev", "vsrv")
-	run(t, "ip", "-n", srvNS, "link", "set", "vsrv", "up")
-	run(t, "ip", "-n", cliNS, "link", "set", "vcli", "address", clientMAC.String(), "up")
+	testnet.Run(t, "ip", "link", "add", "vsrv", "netns", srvNS, "type", "veth", "peer", "name", "vcli", "netns", cliNS)
+	testnet.Run(t, "ip", "-n", srvNS, "addr", "add", "10.77.0.1/24", "dev", "vsrv")
+	testnet.Run(t, "ip", "-n", srvNS, "link", "set", "vsrv", "up")
+	testnet.Run(t, "ip", "-n", cliNS, "link", "set", "vcli", "address", clientMAC.String(), "up")
 
 	dir := t.TempDir()
 	kernel := bytes.Repeat([]byte("s390x kernel image\n"), 100000)
@@ -115,7 +59,7 @@ func TestDnsmasq(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "s390x", "kernel.img"), kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testnet.LockedBuffer
 	cmd := exec.Command("ip", "netns", "exec", srvNS, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=vsrv", "--bind-interfaces", "--no-ping", "--user=root", "--pid-file=", "--log-dhcp", "--log-facility=-",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"),
@@ -134,7 +78,7 @@ func TestDnsmasq(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
 	var conn net.PacketConn
-	err = inNetns(t, cliNS, func() error {
+	err = testnet.InNetns(cliNS, func() error {
 		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
 			c.Control(func(fd uintptr) {
@@ -170,11 +114,11 @@ func TestDnsmasq(t *testing.T) {
 		t.Errorf("BootServer = %+v, %v; want 10.77.0.1", bs, err)
 	}
 	// RELEASE goes unicast from the leased address, so the client interface needs it now.
-	run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String(), "dev", "vcli")
+	testnet.Run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String(), "dev", "vcli")
 	// Fetch the boot file from dnsmasq's TFTP server with the lease's parameters.
 	tc := &tftp.Client{Listen: func() (net.PacketConn, error) {
 		var pc net.PacketConn
-		err := inNetns(t, cliNS, func() error {
+		err := testnet.InNetns(cliNS, func() error {
 			var err error
 			pc, err = net.ListenPacket("udp4", l.Addr.Addr().String()+":0")
 			return err

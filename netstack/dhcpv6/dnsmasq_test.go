@@ -9,70 +9,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"netipl/internal/testnet"
 	"netipl/netstack/tftp"
 )
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// inNetns runs f on a thread switched into the named network namespace; sockets opened by f stay in it. The
-// goroutine exits with the thread locked, so the runtime discards the thread.
-func inNetns(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(filepath.Join("/run/netns", name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", name, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type memFile struct{ buf []byte }
 
@@ -88,26 +34,26 @@ func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 // of that URL over IPv6 from the leased address. Needs root and iproute2.
 func TestDnsmasq(t *testing.T) {
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root for network namespaces")
+		testnet.SkipOrFail(t, "needs root for network namespaces")
 	}
 	dnsmasq, err := exec.LookPath("dnsmasq")
 	if err != nil {
-		skipOrFail(t, "dnsmasq not installed: %v", err)
+		testnet.SkipOrFail(t, "dnsmasq not installed: %v", err)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		skipOrFail(t, "iproute2 not installed: %v", err)
+		testnet.SkipOrFail(t, "iproute2 not installed: %v", err)
 	}
 	srvNS, cliNS := fmt.Sprintf("netipl-d6s-%d", os.Getpid()), fmt.Sprintf("netipl-d6c-%d", os.Getpid())
-	run(t, "ip", "netns", "add", srvNS)
+	testnet.Run(t, "ip", "netns", "add", srvNS)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", srvNS).Run() })
-	run(t, "ip", "netns", "add", cliNS)
+	testnet.Run(t, "ip", "netns", "add", cliNS)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", cliNS).Run() })
-	run(t, "ip", "link", "add", "vsrv", "netns", srvNS, "type", "veth", "peer", "name", "vcli", "netns", cliNS)
-	run(t, "ip", "-n", srvNS, "addr", "add", "fd00::1/64", "dev", "vsrv", "nodad")
-	run(t, "ip", "-n", srvNS, "link", "set", "vsrv", "up")
+	testnet.Run(t, "ip", "link", "add", "vsrv", "netns", srvNS, "type", "veth", "peer", "name", "vcli", "netns", cliNS)
+	testnet.Run(t, "ip", "-n", srvNS, "addr", "add", "fd00::1/64", "dev", "vsrv", "nodad")
+	testnet.Run(t, "ip", "-n", srvNS, "link", "set", "vsrv", "up")
 	// No duplicate address detection, so the link-local address is usable at once.
-	run(t, "ip", "netns", "exec", cliNS, "sysctl", "-qw", "net.ipv6.conf.vcli.accept_dad=0")
-	run(t, "ip", "-n", cliNS, "link", "set", "vcli", "address", clientMAC.String(), "up")
+	testnet.Run(t, "ip", "netns", "exec", cliNS, "sysctl", "-qw", "net.ipv6.conf.vcli.accept_dad=0")
+	testnet.Run(t, "ip", "-n", cliNS, "link", "set", "vcli", "address", clientMAC.String(), "up")
 	for i := 0; ; i++ { // the kernel adds the link-local address shortly after the link comes up
 		out, _ := exec.Command("ip", "-n", cliNS, "-6", "addr", "show", "dev", "vcli", "scope", "link").CombinedOutput()
 		if strings.Contains(string(out), "fe80::") && !strings.Contains(string(out), "tentative") {
@@ -124,7 +70,7 @@ func TestDnsmasq(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "kernel.img"), kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testnet.LockedBuffer
 	cmd := exec.Command("ip", "netns", "exec", srvNS, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=vsrv", "--bind-interfaces", "--user=root", "--pid-file=", "--log-dhcp", "--log-facility=-",
 		"--dhcp-leasefile="+filepath.Join(dir, "leases"),
@@ -139,7 +85,7 @@ func TestDnsmasq(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
 	var conn net.PacketConn
-	if err := inNetns(cliNS, func() error {
+	if err := testnet.InNetns(cliNS, func() error {
 		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			c.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), "vcli") })
@@ -172,10 +118,10 @@ func TestDnsmasq(t *testing.T) {
 			t.Fatal(err)
 		}
 		// IA_NA carries no prefix length; the on-link /64 comes from the router advertisement in real networks.
-		run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String()+"/64", "dev", "vcli", "nodad")
+		testnet.Run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String()+"/64", "dev", "vcli", "nodad")
 		tc := &tftp.Client{Listen: func() (net.PacketConn, error) {
 			var pc net.PacketConn
-			err := inNetns(cliNS, func() error {
+			err := testnet.InNetns(cliNS, func() error {
 				var err error
 				pc, err = net.ListenPacket("udp6", "["+l.Addr.String()+"]:0")
 				return err

@@ -1,0 +1,51 @@
+// Package testnet holds the set-up that host tests against real network servers share: skipping
+// (or failing under CI=true) when a prerequisite is missing, running set-up commands, entering a
+// network namespace, and collecting a server's output. It is imported only by _test.go files.
+package testnet
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// SkipOrFail skips the test with the reason, or fails it when CI=true (CI installs every
+// prerequisite, so a missing one there is a defect, not a reason to pass).
+func SkipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Run runs a set-up command and fails the test with its output if it fails.
+func Run(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// LockedBuffer collects a process's output while the test reads it.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
