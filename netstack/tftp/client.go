@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -31,6 +33,13 @@ type Options struct {
 	BlockSize int
 	// WindowSize is the windowsize to ask for (RFC 7440, 1..65535). 0 or 1 means lock-step, no option.
 	WindowSize int
+	// Pipeline is how many blocks to keep in flight when the server negotiates no windowsize (1..1024; 0 or 1
+	// means off). It works with servers that answer every ACK with their next unsent block whatever block
+	// number the ACK carries, as QEMU's built-in server (libslirp) does: after the OACK the client repeats its
+	// ACK 0 Pipeline-1 times and then acknowledges each block as it arrives. Other servers are recognised from
+	// their answer to the repeated ACK 0 and get lock-step; see doc.go. A block lost while pipelining restarts
+	// the transfer once, lock-step, from offset 0 (Stats.Restarts).
+	Pipeline int
 	// NoTransferSize leaves out "tsize 0" (RFC 2349) from the request.
 	NoTransferSize bool
 	// MaxSize is the largest file accepted, in bytes; 0 means no limit. A larger tsize aborts before any data;
@@ -74,6 +83,7 @@ type Stats struct {
 	BadPackets      uint64 // malformed or unexpected packets from the server
 	ForeignPackets  uint64 // packets from another address or port than the server's TID (answered with ERROR 5)
 	Fallbacks       uint64 // RRQ repeated without options after the server refused them
+	Restarts        uint64 // transfers started over in lock-step after a block was lost while pipelining
 }
 
 // Result describes a finished transfer.
@@ -82,6 +92,7 @@ type Result struct {
 	TransferSize int64 // tsize from the OACK, or -1
 	BlockSize    int   // negotiated block size
 	WindowSize   int   // negotiated window size (1 = lock-step)
+	Pipeline     int   // blocks kept in flight by ACK counting (Options.Pipeline; 1 = not used)
 	Stats        Stats
 }
 
@@ -123,32 +134,43 @@ func (c *Client) get(ctx context.Context, server netip.AddrPort, name string, w 
 	if o.WindowSize > maxWindowSize {
 		return res, fmt.Errorf("window size %d above %d", o.WindowSize, maxWindowSize)
 	}
-	conn, err := c.Listen()
-	if err != nil {
-		return res, fmt.Errorf("open socket: %w", err)
-	}
-	// A whole window must fit the socket's receive buffer, or its tail is dropped and only a timeout recovers.
-	// Host sockets grow on request (up to net.core.rmem_max); a gVisor socket's buffer is set by whoever opens it.
-	if rb, ok := conn.(interface{ SetReadBuffer(int) error }); ok && o.WindowSize > 1 {
-		rb.SetReadBuffer(2 * o.WindowSize * (o.BlockSize + 256))
+	if o.Pipeline > maxPipeline {
+		return res, fmt.Errorf("pipeline %d above %d", o.Pipeline, maxPipeline)
 	}
 	t := &transfer{
 		ctx:    ctx,
 		o:      o,
-		conn:   conn,
+		listen: c.Listen,
 		server: netip.AddrPortFrom(server.Addr().Unmap(), server.Port()),
 		name:   name,
 		w:      w,
 		res:    &res,
 	}
+	if err := t.open(); err != nil {
+		return res, err
+	}
 	defer t.close()
-	t.start()
-	withOptions := true
+	stop := context.AfterFunc(ctx, t.interrupt)
+	defer stop()
+	withOptions, pipeline := true, o.Pipeline
 	for {
-		fallback, err := t.run(withOptions)
-		if fallback && withOptions {
+		next, err := t.run(withOptions, pipeline)
+		switch {
+		case next == outcomeFallback && withOptions:
 			res.Stats.Fallbacks++
 			withOptions = false
+			continue
+		case next == outcomeRestart:
+			if pipeline <= 1 {
+				return res, fmt.Errorf("%w: restart asked without pipelining", ErrProtocol)
+			}
+			// A fresh socket (a new transfer ID), so no block still in flight from the old session can land in
+			// the new one.
+			res.Stats.Restarts++
+			pipeline = 1
+			if err := t.reopen(); err != nil {
+				return res, err
+			}
 			continue
 		}
 		return res, err
@@ -161,6 +183,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WindowSize < 1 {
 		o.WindowSize = 1
+	}
+	if o.Pipeline < 1 {
+		o.Pipeline = 1
 	}
 	if o.InitialTimeout <= 0 {
 		o.InitialTimeout = DefaultInitialTimeout
@@ -189,91 +214,140 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// datagram is one read from the socket, handed from the reader goroutine to the transfer loop.
-type datagram struct {
-	buf  []byte // full buffer; return it to transfer.free
-	n    int
-	from netip.AddrPort
-	err  error
-}
+// maxPipeline bounds Options.Pipeline: the blocks in flight must fit the socket's receive buffer and the NIC's
+// receive ring, or the burst's tail is dropped and every transfer restarts lock-step.
+const maxPipeline = 1024
 
-// transfer is the state of one Get.
+// transfer is the state of one Get: its socket and timer, shared by the RRQ exchanges (a fallback without options,
+// a restart in lock-step).
+//
+// One goroutine does everything: it reads the socket, answers, and writes the data. The retransmission timer and
+// the context do not feed a channel; they interrupt a blocked read by moving the socket's read deadline into the
+// past (interrupt), and the loop looks at what woke it. The deadline is kept lazily: progress only moves
+// t.deadline forward, and the timer, when it fires early, is re-armed for the rest of the wait.
 type transfer struct {
 	ctx    context.Context
 	o      Options
-	conn   net.PacketConn
+	listen func() (net.PacketConn, error)
 	server netip.AddrPort // where the RRQ goes (port 69)
 	name   string
 	w      io.WriterAt
 	res    *Result
 
-	rx    chan datagram
-	free  chan []byte
-	done  chan struct{}
-	fired chan struct{}
+	mu    sync.Mutex     // guards conn (replaced by reopen) and woken against the timer and context callbacks
+	conn  net.PacketConn // guarded by mu for replacement; the transfer goroutine reads it without the lock
+	woken bool           // the read deadline was moved into the past to interrupt a read
+
+	fired atomic.Bool // the timer expired since the loop last looked
 	timer tcpip.Timer
 	// deadline is when the current wait expires; armed is when the timer is set to fire.
 	deadline, armed tcpip.MonotonicTime
 
+	readAP  func([]byte) (int, netip.AddrPort, error) // conn's ReadFromUDPAddrPort, if it has one
+	writeAP func([]byte, netip.AddrPort) (int, error) // conn's WriteToUDPAddrPort, if it has one
+
+	buf []byte // receive buffer, one datagram at a time
 	out []byte // scratch for outgoing packets
 }
 
-const rxBuffers = 8
+// pastDeadline is a read deadline that has expired: setting it makes a blocked read return at once.
+var pastDeadline = time.Unix(1, 0)
 
-func (t *transfer) start() {
-	t.rx = make(chan datagram, rxBuffers)
-	t.free = make(chan []byte, rxBuffers)
-	t.done = make(chan struct{})
-	t.fired = make(chan struct{}, 1)
-	size := t.o.BlockSize + headerLen + 1 // one spare byte detects oversized DATA
-	if size < 1024 {
-		size = 1024
+// open makes the transfer's socket and buffers.
+func (t *transfer) open() error {
+	conn, err := t.listen()
+	if err != nil {
+		return fmt.Errorf("open socket: %w", err)
 	}
-	for i := 0; i < rxBuffers; i++ {
-		t.free <- make([]byte, size)
+	// A whole window must fit the socket's receive buffer, or its tail is dropped and only a timeout recovers.
+	// Host sockets grow on request (up to net.core.rmem_max); a gVisor socket's buffer is set by whoever opens it.
+	if rb, ok := conn.(interface{ SetReadBuffer(int) error }); ok {
+		if inFlight := max(t.o.WindowSize, t.o.Pipeline); inFlight > 1 {
+			rb.SetReadBuffer(2 * inFlight * (t.o.BlockSize + 256))
+		}
 	}
-	t.out = make([]byte, 0, 1500)
-	go t.read()
+	t.readAP, t.writeAP = nil, nil
+	if c, ok := conn.(interface {
+		ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error)
+	}); ok {
+		t.readAP = c.ReadFromUDPAddrPort
+	}
+	if c, ok := conn.(interface {
+		WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
+	}); ok {
+		t.writeAP = c.WriteToUDPAddrPort
+	}
+	t.mu.Lock()
+	t.conn, t.woken = conn, false
+	t.mu.Unlock()
+	if t.buf == nil {
+		size := t.o.BlockSize + headerLen + 1 // one spare byte detects oversized DATA
+		if size < 1024 {
+			size = 1024
+		}
+		t.buf = make([]byte, size)
+		t.out = make([]byte, 0, 1500)
+	}
+	return nil
+}
+
+// reopen closes the socket and opens a fresh one (a new client transfer ID).
+func (t *transfer) reopen() error {
+	t.conn.Close()
+	return t.open()
 }
 
 func (t *transfer) close() {
-	close(t.done)
 	t.conn.Close()
 	if t.timer != nil {
 		t.timer.Stop()
 	}
 }
 
-// read runs in its own goroutine and feeds t.rx until the socket is closed.
-func (t *transfer) read() {
-	for {
-		var buf []byte
-		select {
-		case buf = <-t.free:
-		case <-t.done:
-			return
-		}
-		n, addr, err := t.conn.ReadFrom(buf)
-		d := datagram{buf: buf, n: n, err: err}
-		if ua, ok := addr.(*net.UDPAddr); ok {
-			ap := ua.AddrPort()
-			d.from = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		}
-		select {
-		case t.rx <- d:
-		case <-t.done:
-			return
-		}
-		if err != nil {
-			return
-		}
+// interrupt makes a blocked read (now or next) return with a timeout error. It runs on the timer's and the
+// context's goroutines.
+func (t *transfer) interrupt() {
+	t.mu.Lock()
+	t.woken = true
+	t.conn.SetReadDeadline(pastDeadline)
+	t.mu.Unlock()
+}
+
+// settle clears an interrupt after a read returned a timeout; false means the timeout was not ours.
+func (t *transfer) settle() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.woken {
+		return false
 	}
+	t.woken = false
+	t.conn.SetReadDeadline(time.Time{})
+	return true
+}
+
+func (t *transfer) fire() {
+	t.fired.Store(true)
+	t.interrupt()
+}
+
+// read returns the next datagram in t.buf and its sender.
+func (t *transfer) read() (int, netip.AddrPort, error) {
+	if t.readAP != nil {
+		n, from, err := t.readAP(t.buf)
+		return n, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), err
+	}
+	n, addr, err := t.conn.ReadFrom(t.buf)
+	var from netip.AddrPort
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		from = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return n, from, err
 }
 
 // arm sets the wait deadline to now+d, moving the timer earlier if needed. The timer is armed before the packet
 // it guards is sent, so a test that sees the packet can advance a manual clock past the deadline.
-func (t *transfer) arm(d time.Duration) {
-	now := t.o.Clock.NowMonotonic()
+func (t *transfer) arm(now tcpip.MonotonicTime, d time.Duration) {
 	t.deadline = now.Add(d)
 	if t.timer == nil {
 		t.timer = t.o.Clock.AfterFunc(d, t.fire)
@@ -286,16 +360,14 @@ func (t *transfer) arm(d time.Duration) {
 	}
 }
 
-func (t *transfer) fire() {
-	select {
-	case t.fired <- struct{}{}:
-	default:
-	}
-}
-
 func (t *transfer) send(p []byte, to netip.AddrPort) error {
 	t.res.Stats.PacketsSent++
-	_, err := t.conn.WriteTo(p, net.UDPAddrFromAddrPort(to))
+	var err error
+	if t.writeAP != nil {
+		_, err = t.writeAP(p, to)
+	} else {
+		_, err = t.conn.WriteTo(p, net.UDPAddrFromAddrPort(to))
+	}
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", to, err)
 	}
@@ -309,313 +381,438 @@ func (t *transfer) abort(to netip.AddrPort, code uint16, msg string, err error) 
 	return err
 }
 
-// run performs one RRQ exchange. fallback=true asks the caller to retry without options.
-func (t *transfer) run(withOptions bool) (fallback bool, err error) {
+// outcome is how one RRQ exchange ended.
+type outcome int
+
+const (
+	outcomeDone     outcome = iota // finished, or failed with an error
+	outcomeFallback                // the server refused the options: ask again without
+	outcomeRestart                 // a block was lost while pipelining: ask again, lock-step
+)
+
+// mode is how a session paces the server.
+type mode int
+
+const (
+	lockStep  mode = iota // one block per ACK (RFC 1350)
+	windowed              // RFC 7440 windowsize negotiated
+	probing               // ACK 0 sent Pipeline times; the first answers tell what kind of server this is
+	pipelined             // the server answers every ACK with its next block: Pipeline blocks in flight
+)
+
+// session is the state of one RRQ exchange.
+type session struct {
+	t           *transfer
+	o           Options
+	withOptions bool
+	pipeline    int
+	asked       []option
+	rrq         []byte
+	rto         rtoEstimator
+
+	blockSize, window int
+	mode              mode
+	held              bool                // probing: block 1 arrived and its ACK is held back
+	tid               netip.AddrPort      // server's transfer ID; zero until the first answer
+	started           bool                // OACK or DATA 1 seen
+	expect            uint16              // next block number
+	pos               int64               // bytes received in order
+	inWindow          int                 // blocks received since the last ACK
+	lastAck           uint16              // block number in the last ACK sent
+	gapAcked          bool                // an ACK for a gap was sent and no progress since
+	timeouts          int                 // consecutive
+	bad               int                 // consecutive
+	sentAt            tcpip.MonotonicTime // when the outstanding request (RRQ or ACK) was sent, for RTT samples
+	lastAckAt         tcpip.MonotonicTime // when any ACK last went out, repeats included (Sorcerer's Apprentice guard)
+	retransmit        bool                // the outstanding request was retransmitted (Karn)
+	wrapped           bool                // block numbers have rolled over at least once
+	nextReport        int64
+}
+
+// run performs one RRQ exchange.
+func (t *transfer) run(withOptions bool, pipeline int) (outcome, error) {
 	o := t.o
-	blockSize, window := plainBlockSize, 1
-	var asked []option
+	s := &session{t: t, o: o, withOptions: withOptions, pipeline: pipeline, expect: 1, nextReport: o.ProgressEvery,
+		blockSize: plainBlockSize, window: 1}
 	if withOptions {
 		if o.BlockSize != plainBlockSize {
-			asked = append(asked, option{"blksize", strconv.Itoa(o.BlockSize)})
+			s.asked = append(s.asked, option{"blksize", strconv.Itoa(o.BlockSize)})
 		}
 		if !o.NoTransferSize {
-			asked = append(asked, option{"tsize", "0"})
+			s.asked = append(s.asked, option{"tsize", "0"})
 		}
 		if o.WindowSize > 1 {
-			asked = append(asked, option{"windowsize", strconv.Itoa(o.WindowSize)})
+			s.asked = append(s.asked, option{"windowsize", strconv.Itoa(o.WindowSize)})
 		}
 	}
 	t.res.TransferSize = -1
-	t.res.BlockSize, t.res.WindowSize = blockSize, window
-	rrq := appendRRQ(nil, t.name, asked)
-	rto := newRTO(o.InitialTimeout, o.MinTimeout, o.MaxTimeout)
+	t.res.BlockSize, t.res.WindowSize, t.res.Pipeline = s.blockSize, s.window, 1
+	t.res.Size = 0
+	s.rrq = appendRRQ(nil, t.name, s.asked)
+	s.rto = newRTO(o.InitialTimeout, o.MinTimeout, o.MaxTimeout)
 
-	var (
-		tid         netip.AddrPort          // server's transfer ID; zero until the first answer
-		started     bool                    // OACK or DATA 1 seen
-		expect      uint16              = 1 // next block number
-		pos         int64                   // bytes received in order
-		inWindow    int                     // blocks received since the last ACK
-		lastAck     uint16                  // block number in the last ACK sent
-		gapAcked    bool                    // an ACK for a gap was sent and no progress since
-		timeouts    int                     // consecutive
-		bad         int                     // consecutive
-		sentAt      tcpip.MonotonicTime     // when the outstanding request (RRQ or ACK) was sent, for RTT samples
-		lastAckAt   tcpip.MonotonicTime     // when any ACK last went out, repeats included (Sorcerer's Apprentice guard)
-		retransmit  bool                    // the outstanding request was retransmitted (Karn)
-		wrapped     bool                    // block numbers have rolled over at least once
-		nextReport  = o.ProgressEvery
-		progressSet = o.Progress != nil
-	)
-	report := func(done bool) {
-		if progressSet {
-			o.Progress(Progress{Received: pos, Size: t.res.TransferSize, Done: done})
-		}
-	}
-	sendACK := func(block uint16) error {
-		t.out = appendACK(t.out[:0], block)
-		lastAck = block
-		sentAt = o.Clock.NowMonotonic()
-		lastAckAt = sentAt
-		retransmit = false
-		t.arm(rto.current())
-		return t.send(t.out, tid)
-	}
-	// reACK answers a duplicate (OACK or DATA) by repeating the last ACK, unless an ACK went out less than a
-	// quarter of the retransmission timeout ago: then the duplicate crossed that ACK on the wire, and answering it
-	// would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1) with servers that resend on every ACK.
-	// A duplicate is no progress: the wait is not pushed back, so a server that repeats one packet forever still
-	// meets the Retries limit. The next answer may reply to either ACK, so it gives no RTT sample (Karn).
-	reACK := func() error {
-		now := o.Clock.NowMonotonic()
-		if now.Sub(lastAckAt) < rto.current()/4 {
-			return nil
-		}
-		t.out = appendACK(t.out[:0], lastAck)
-		lastAckAt = now
-		retransmit = true
-		return t.send(t.out, tid)
-	}
-
-	t.arm(rto.current())
-	sentAt = o.Clock.NowMonotonic()
-	if err := t.send(rrq, t.server); err != nil {
-		return false, err
+	now := o.Clock.NowMonotonic()
+	t.arm(now, s.rto.current())
+	s.sentAt = now
+	if err := t.send(s.rrq, t.server); err != nil {
+		return outcomeDone, err
 	}
 	for {
-		select {
-		case <-t.ctx.Done():
+		if err := t.ctx.Err(); err != nil {
 			to := t.server
-			if tid.IsValid() {
-				to = tid
+			if s.tid.IsValid() {
+				to = s.tid
 			}
-			return false, t.abort(to, ErrCodeUndefined, "transfer cancelled", t.ctx.Err())
-
-		case <-t.fired:
-			now := o.Clock.NowMonotonic()
-			if now.Before(t.deadline) {
-				t.timer.Reset(t.deadline.Sub(now))
-				t.armed = t.deadline
+			return outcomeDone, t.abort(to, ErrCodeUndefined, "transfer cancelled", err)
+		}
+		if t.fired.Swap(false) {
+			if next, err := s.expired(); err != nil || next != outcomeDone {
+				return next, err
+			}
+		}
+		n, from, err := t.read()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && t.settle() {
 				continue
 			}
-			t.res.Stats.Timeouts++
-			timeouts++
-			if timeouts > o.Retries {
-				err := fmt.Errorf("%w after %d retransmissions (block %d, %d bytes received)",
-					ErrTimeout, o.Retries, expect, pos)
-				if tid.IsValid() {
-					return false, t.abort(tid, ErrCodeUndefined, "timeout", err)
-				}
-				return false, err
-			}
-			// A duplicate answered just now (reACK) already repeated the ACK: count the expiry, do not send it twice.
-			justAcked := started && now.Sub(lastAckAt) < rto.current()/4
-			rto.backoff()
-			switch {
-			case !started:
-				t.res.Stats.Retransmits++
-				t.arm(rto.current())
-				if err := t.send(rrq, t.server); err != nil {
-					return false, err
-				}
-			case justAcked:
-				t.arm(rto.current())
-			default:
-				t.res.Stats.Retransmits++
-				if err := sendACK(expect - 1); err != nil {
-					return false, err
-				}
-				inWindow = 0
-			}
-			retransmit = true
+			return outcomeDone, fmt.Errorf("receive: %w", err)
+		}
+		t.res.Stats.PacketsReceived++
+		next, finished, err := s.handle(packet(t.buf[:n]), from)
+		if err != nil || next != outcomeDone || finished {
+			return next, err
+		}
+	}
+}
 
-		case d := <-t.rx:
-			if d.err != nil {
-				return false, fmt.Errorf("receive: %w", d.err)
-			}
-			t.res.Stats.PacketsReceived++
-			p := packet(d.buf[:d.n])
-			fallback, finished, err := func() (bool, bool, error) {
-				defer func() { t.free <- d.buf }()
-				// Transfer ID checks (RFC 1350 §4).
-				if tid.IsValid() {
-					if d.from != tid {
-						t.res.Stats.ForeignPackets++
-						t.out = appendERROR(t.out[:0], ErrCodeUnknownTID, "unknown transfer ID")
-						t.send(t.out, d.from)
-						return false, false, nil
-					}
-				} else if d.from.Addr() != t.server.Addr() {
-					t.res.Stats.ForeignPackets++
-					t.out = appendERROR(t.out[:0], ErrCodeUnknownTID, "unknown transfer ID")
-					t.send(t.out, d.from)
-					return false, false, nil
-				}
-				badPacket := func(why string) (bool, bool, error) {
-					t.res.Stats.BadPackets++
-					bad++
-					if bad > o.MaxBadPackets {
-						to := d.from
-						return false, false, t.abort(to, ErrCodeIllegalOp, why,
-							fmt.Errorf("%w: %d bad packets in a row, last: %s", ErrProtocol, bad, why))
-					}
-					return false, false, nil
-				}
-				if len(p) < headerLen {
-					return badPacket("short packet")
-				}
-				switch p.opcode() {
-				case opERROR:
-					e, _ := parseERROR(p)
-					if !started && withOptions && len(asked) > 0 &&
-						(e.Code == ErrCodeOptionRefused || e.Code == ErrCodeIllegalOp) {
-						return true, false, nil
-					}
-					return false, false, e
+// expired handles a timer expiry: early ones re-arm the timer, the end of a probe settles the server's kind, and
+// real timeouts retransmit or give up.
+func (s *session) expired() (outcome, error) {
+	t, o := s.t, s.o
+	now := o.Clock.NowMonotonic()
+	if now.Before(t.deadline) {
+		t.timer.Reset(t.deadline.Sub(now))
+		t.armed = t.deadline
+		return outcomeDone, nil
+	}
+	if s.mode == probing && s.held {
+		// Block 1 arrived and nothing followed it: the server ignores repeated ACKs (pin/tftp, dnsmasq).
+		s.mode, s.held = lockStep, false
+		return outcomeDone, s.sendACK(now, 1)
+	}
+	if s.mode == pipelined {
+		// Everything in flight is gone; a server that only counts ACKs cannot resend it.
+		return outcomeRestart, s.endForRestart("timeout while pipelining")
+	}
+	t.res.Stats.Timeouts++
+	s.timeouts++
+	if s.timeouts > o.Retries {
+		err := fmt.Errorf("%w after %d retransmissions (block %d, %d bytes received)",
+			ErrTimeout, o.Retries, s.expect, s.pos)
+		if s.tid.IsValid() {
+			return outcomeDone, t.abort(s.tid, ErrCodeUndefined, "timeout", err)
+		}
+		return outcomeDone, err
+	}
+	// A duplicate answered just now (reACK) already repeated the ACK: count the expiry, do not send it twice.
+	justAcked := s.started && now.Sub(s.lastAckAt) < s.rto.current()/4
+	s.rto.backoff()
+	switch {
+	case !s.started:
+		t.res.Stats.Retransmits++
+		t.arm(now, s.rto.current())
+		if err := t.send(s.rrq, t.server); err != nil {
+			return outcomeDone, err
+		}
+	case justAcked:
+		t.arm(now, s.rto.current())
+	default:
+		t.res.Stats.Retransmits++
+		if err := s.sendACK(now, s.expect-1); err != nil {
+			return outcomeDone, err
+		}
+		s.inWindow = 0
+	}
+	s.retransmit = true
+	return outcomeDone, nil
+}
 
-				case opOACK:
-					if started {
-						if pos == 0 && expect == 1 {
-							// Our ACK 0 was lost and the server repeats its OACK.
-							t.res.Stats.Duplicates++
-							return false, false, reACK()
-						}
-						return badPacket("OACK during data")
-					}
-					tid = d.from
-					if !withOptions || len(asked) == 0 {
-						return false, false, t.abort(tid, ErrCodeOptionRefused, "no options requested",
-							fmt.Errorf("%w: OACK to a request without options", ErrProtocol))
-					}
-					opts, err := parseOACK(p)
-					if err != nil {
-						return false, false, t.abort(tid, ErrCodeOptionRefused, "malformed OACK",
-							fmt.Errorf("%w: %v", ErrProtocol, err))
-					}
-					neg, err := negotiate(asked, opts)
-					if err != nil {
-						return false, false, t.abort(tid, ErrCodeOptionRefused, err.Error(),
-							fmt.Errorf("%w: %v", ErrProtocol, err))
-					}
-					blockSize, window = neg.blockSize, neg.window
-					t.res.BlockSize, t.res.WindowSize, t.res.TransferSize = blockSize, window, neg.tsize
-					if blockSize > len(d.buf)-headerLen-1 {
-						return false, false, t.abort(tid, ErrCodeOptionRefused, "blksize too large",
-							fmt.Errorf("%w: blksize %d larger than asked", ErrProtocol, blockSize))
-					}
-					if o.MaxSize > 0 && neg.tsize > o.MaxSize {
-						return false, false, t.abort(tid, ErrCodeDiskFull, "file too large",
-							fmt.Errorf("%w: tsize %d bytes, limit %d", ErrTooLarge, neg.tsize, o.MaxSize))
-					}
-					if o.OnSize != nil && neg.tsize >= 0 {
-						if err := o.OnSize(neg.tsize); err != nil {
-							return false, false, t.abort(tid, ErrCodeDiskFull, "refused by client", err)
-						}
-					}
-					started = true
-					if !retransmit {
-						rto.sample(o.Clock.NowMonotonic().Sub(sentAt))
-					}
-					timeouts, bad = 0, 0
-					return false, false, sendACK(0)
+// sendACK acknowledges block and restarts the wait.
+func (s *session) sendACK(now tcpip.MonotonicTime, block uint16) error {
+	t := s.t
+	t.out = appendACK(t.out[:0], block)
+	s.lastAck = block
+	s.sentAt = now
+	s.lastAckAt = now
+	s.retransmit = false
+	t.arm(now, s.rto.current())
+	return t.send(t.out, s.tid)
+}
 
-				case opDATA:
-					if !started {
-						// The server ignored our options (or we sent none): 512-byte lock-step.
-						tid = d.from
-						started = true
-						blockSize, window = plainBlockSize, 1
-						t.res.BlockSize, t.res.WindowSize = blockSize, window
-					}
-					n := len(p) - headerLen
-					if n > blockSize {
-						return badPacket(fmt.Sprintf("DATA of %d bytes exceeds blksize %d", n, blockSize))
-					}
-					b := p.block()
-					if b != expect && !(wrapped == false && expect == 0 && b == 1 && pos > 0) {
-						if int16(b-expect) < 0 {
-							t.res.Stats.Duplicates++
-							// Our ACK may have been lost: acknowledge again (lock-step only, RFC 1350 §2), but not
-							// a duplicate that crossed our ACK (see reACK; atftpd without --prevent-sas resends on
-							// every ACK).
-							if window == 1 && b == lastAck && pos > 0 {
-								return false, false, reACK()
-							}
-							return false, false, nil
-						}
-						t.res.Stats.OutOfOrder++
-						if window > 1 {
-							if !gapAcked {
-								// RFC 7440 §4: acknowledge the last block received in sequence, once.
-								gapAcked = true
-								inWindow = 0
-								return false, false, sendACK(expect - 1)
-							}
-							return false, false, nil
-						}
-						return badPacket(fmt.Sprintf("DATA %d while expecting %d", b, expect))
-					}
-					if b != expect {
-						// Server rolled over from 65535 to 1 rather than 0.
-						expect = 1
-					}
-					if expect == 0 {
-						wrapped = true
-					}
-					if !retransmit && inWindow == 0 {
-						rto.sample(o.Clock.NowMonotonic().Sub(sentAt))
-					}
-					timeouts, bad = 0, 0
-					gapAcked = false
-					if o.MaxSize > 0 && pos+int64(n) > o.MaxSize {
-						return false, false, t.abort(tid, ErrCodeDiskFull, "file too large",
-							fmt.Errorf("%w: more than %d bytes", ErrTooLarge, o.MaxSize))
-					}
-					if n > 0 {
-						if _, err := t.w.WriteAt(p.payload(), pos); err != nil {
-							return false, false, t.abort(tid, ErrCodeDiskFull, "write failed",
-								fmt.Errorf("write at offset %d: %w", pos, err))
-						}
-					}
-					pos += int64(n)
-					t.res.Size = pos
-					expect++
-					inWindow++
-					if n < blockSize {
-						if err := sendACK(b); err != nil {
-							return false, false, err
-						}
-						if t.res.TransferSize >= 0 && t.res.TransferSize != pos {
-							return false, false, fmt.Errorf("%w: received %d bytes, server announced tsize %d",
-								ErrProtocol, pos, t.res.TransferSize)
-						}
-						report(true)
-						return false, true, nil
-					}
-					if pos >= nextReport {
-						report(false)
-						nextReport = pos + o.ProgressEvery
-					}
-					if inWindow >= window {
-						inWindow = 0
-						return false, false, sendACK(b)
-					}
-					// Inside a window: the server is alive, push the deadline.
-					t.arm(rto.current())
-					return false, false, nil
+// reACK answers a duplicate (OACK or DATA) by repeating the last ACK, unless an ACK went out less than a
+// quarter of the retransmission timeout ago: then the duplicate crossed that ACK on the wire, and answering it
+// would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1) with servers that resend on every ACK.
+// A duplicate is no progress: the wait is not pushed back, so a server that repeats one packet forever still
+// meets the Retries limit. The next answer may reply to either ACK, so it gives no RTT sample (Karn).
+func (s *session) reACK() error {
+	t := s.t
+	now := s.o.Clock.NowMonotonic()
+	if now.Sub(s.lastAckAt) < s.rto.current()/4 {
+		return nil
+	}
+	t.out = appendACK(t.out[:0], s.lastAck)
+	s.lastAckAt = now
+	s.retransmit = true
+	return t.send(t.out, s.tid)
+}
 
-				default:
-					return badPacket(fmt.Sprintf("unexpected opcode %d", p.opcode()))
-				}
-			}()
-			if err != nil || fallback {
-				return fallback, err
-			}
-			if finished {
-				return false, nil
+// endForRestart tells the server this session is over (libslirp frees it on an ERROR) before the transfer starts
+// again on a fresh socket.
+func (s *session) endForRestart(why string) error {
+	t := s.t
+	t.out = appendERROR(t.out[:0], ErrCodeUndefined, "restarting: "+why)
+	t.send(t.out, s.tid)
+	return nil
+}
+
+func (s *session) report(done bool) {
+	if s.o.Progress != nil {
+		s.o.Progress(Progress{Received: s.pos, Size: s.t.res.TransferSize, Done: done})
+	}
+}
+
+func (s *session) badPacket(from netip.AddrPort, why string) (outcome, bool, error) {
+	s.t.res.Stats.BadPackets++
+	s.bad++
+	if s.bad > s.o.MaxBadPackets {
+		return outcomeDone, false, s.t.abort(from, ErrCodeIllegalOp, why,
+			fmt.Errorf("%w: %d bad packets in a row, last: %s", ErrProtocol, s.bad, why))
+	}
+	return outcomeDone, false, nil
+}
+
+// handle processes one datagram; finished reports the last block.
+func (s *session) handle(p packet, from netip.AddrPort) (next outcome, finished bool, err error) {
+	t := s.t
+	// Transfer ID checks (RFC 1350 §4).
+	if s.tid.IsValid() && from != s.tid || !s.tid.IsValid() && from.Addr() != t.server.Addr() {
+		t.res.Stats.ForeignPackets++
+		t.out = appendERROR(t.out[:0], ErrCodeUnknownTID, "unknown transfer ID")
+		t.send(t.out, from)
+		return outcomeDone, false, nil
+	}
+	if len(p) < headerLen {
+		return s.badPacket(from, "short packet")
+	}
+	switch p.opcode() {
+	case opDATA:
+		return s.data(p, from)
+	case opERROR:
+		e, _ := parseERROR(p)
+		if !s.started && s.withOptions && len(s.asked) > 0 &&
+			(e.Code == ErrCodeOptionRefused || e.Code == ErrCodeIllegalOp) {
+			return outcomeFallback, false, nil
+		}
+		return outcomeDone, false, e
+	case opOACK:
+		return s.oack(p, from)
+	default:
+		return s.badPacket(from, fmt.Sprintf("unexpected opcode %d", p.opcode()))
+	}
+}
+
+func (s *session) oack(p packet, from netip.AddrPort) (outcome, bool, error) {
+	t, o := s.t, s.o
+	if s.started {
+		if s.pos == 0 && s.expect == 1 {
+			// Our ACK 0 was lost and the server repeats its OACK.
+			t.res.Stats.Duplicates++
+			return outcomeDone, false, s.reACK()
+		}
+		return s.badPacket(from, "OACK during data")
+	}
+	s.tid = from
+	if !s.withOptions || len(s.asked) == 0 {
+		return outcomeDone, false, t.abort(s.tid, ErrCodeOptionRefused, "no options requested",
+			fmt.Errorf("%w: OACK to a request without options", ErrProtocol))
+	}
+	opts, err := parseOACK(p)
+	if err != nil {
+		return outcomeDone, false, t.abort(s.tid, ErrCodeOptionRefused, "malformed OACK",
+			fmt.Errorf("%w: %v", ErrProtocol, err))
+	}
+	neg, err := negotiate(s.asked, opts)
+	if err != nil {
+		return outcomeDone, false, t.abort(s.tid, ErrCodeOptionRefused, err.Error(),
+			fmt.Errorf("%w: %v", ErrProtocol, err))
+	}
+	s.blockSize, s.window = neg.blockSize, neg.window
+	t.res.BlockSize, t.res.WindowSize, t.res.TransferSize = s.blockSize, s.window, neg.tsize
+	if s.blockSize > len(t.buf)-headerLen-1 {
+		return outcomeDone, false, t.abort(s.tid, ErrCodeOptionRefused, "blksize too large",
+			fmt.Errorf("%w: blksize %d larger than asked", ErrProtocol, s.blockSize))
+	}
+	if o.MaxSize > 0 && neg.tsize > o.MaxSize {
+		return outcomeDone, false, t.abort(s.tid, ErrCodeDiskFull, "file too large",
+			fmt.Errorf("%w: tsize %d bytes, limit %d", ErrTooLarge, neg.tsize, o.MaxSize))
+	}
+	if o.OnSize != nil && neg.tsize >= 0 {
+		if err := o.OnSize(neg.tsize); err != nil {
+			return outcomeDone, false, t.abort(s.tid, ErrCodeDiskFull, "refused by client", err)
+		}
+	}
+	s.started = true
+	now := o.Clock.NowMonotonic()
+	if !s.retransmit {
+		s.rto.sample(now.Sub(s.sentAt))
+	}
+	s.timeouts, s.bad = 0, 0
+	switch {
+	case s.window > 1:
+		s.mode = windowed
+	case s.pipeline > 1 && (neg.tsize < 0 || neg.tsize >= int64(s.blockSize)):
+		// Worth it only for more than one block.
+		s.mode = probing
+	}
+	if err := s.sendACK(now, 0); err != nil {
+		return outcomeDone, false, err
+	}
+	if s.mode == probing {
+		// Repeat ACK 0 (a legal retransmission): a server that counts ACKs answers each with its next block.
+		for i := 1; i < s.pipeline; i++ {
+			if err := t.send(t.out, s.tid); err != nil {
+				return outcomeDone, false, err
 			}
 		}
 	}
+	return outcomeDone, false, nil
+}
+
+// probeWait is how long block 1's ACK is held back while probing for a second block: a server that counts ACKs
+// sent block 2 right after block 1, in answer to the second ACK 0.
+func (s *session) probeWait() time.Duration {
+	return min(max(4*s.rto.srtt, 2*time.Millisecond), s.rto.current())
+}
+
+func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
+	t, o := s.t, s.o
+	if !s.started {
+		// The server ignored our options (or we sent none): 512-byte lock-step.
+		s.tid = from
+		s.started = true
+		s.blockSize, s.window, s.mode = plainBlockSize, 1, lockStep
+		t.res.BlockSize, t.res.WindowSize = s.blockSize, s.window
+	}
+	n := len(p) - headerLen
+	if n > s.blockSize {
+		return s.badPacket(from, fmt.Sprintf("DATA of %d bytes exceeds blksize %d", n, s.blockSize))
+	}
+	b := p.block()
+	if b != s.expect && !(!s.wrapped && s.expect == 0 && b == 1 && s.pos > 0) {
+		if int16(b-s.expect) < 0 {
+			t.res.Stats.Duplicates++
+			switch s.mode {
+			case probing, pipelined:
+				// A server that counts ACKs never sends a block twice: this one answered the repeated ACK 0 with
+				// block 1 again (tftpd-hpa, atftpd without --prevent-sas). Lock-step from here; block 1's ACK,
+				// if held, goes out now.
+				s.mode = lockStep
+				if s.held {
+					s.held = false
+					return outcomeDone, false, s.sendACK(o.Clock.NowMonotonic(), s.expect-1)
+				}
+			}
+			// Our ACK may have been lost: acknowledge again (lock-step only, RFC 1350 §2), but not a duplicate
+			// that crossed our ACK (see reACK; atftpd without --prevent-sas resends on every ACK).
+			if s.window == 1 && b == s.lastAck && s.pos > 0 {
+				return outcomeDone, false, s.reACK()
+			}
+			return outcomeDone, false, nil
+		}
+		t.res.Stats.OutOfOrder++
+		switch s.mode {
+		case probing, pipelined:
+			// A block was lost; a server that counts ACKs never sends it again.
+			return outcomeRestart, false, s.endForRestart(fmt.Sprintf("block %d lost", s.expect))
+		case windowed:
+			if !s.gapAcked {
+				// RFC 7440 §4: acknowledge the last block received in sequence, once.
+				s.gapAcked = true
+				s.inWindow = 0
+				return outcomeDone, false, s.sendACK(o.Clock.NowMonotonic(), s.expect-1)
+			}
+			return outcomeDone, false, nil
+		}
+		return s.badPacket(from, fmt.Sprintf("DATA %d while expecting %d", b, s.expect))
+	}
+	if b != s.expect {
+		// Server rolled over from 65535 to 1 rather than 0.
+		s.expect = 1
+	}
+	if s.expect == 0 {
+		s.wrapped = true
+	}
+	now := o.Clock.NowMonotonic()
+	if !s.retransmit && s.inWindow == 0 && s.mode != pipelined {
+		s.rto.sample(now.Sub(s.sentAt))
+	}
+	s.timeouts, s.bad = 0, 0
+	s.gapAcked = false
+	if o.MaxSize > 0 && s.pos+int64(n) > o.MaxSize {
+		return outcomeDone, false, t.abort(s.tid, ErrCodeDiskFull, "file too large",
+			fmt.Errorf("%w: more than %d bytes", ErrTooLarge, o.MaxSize))
+	}
+	last := n < s.blockSize
+	s.expect++
+	s.inWindow++
+	// Acknowledge before writing, so the server works on the next block while this one is copied.
+	switch {
+	case s.mode == probing && !s.held && b == 1 && !last:
+		// Hold ACK 1 back: block 2 arriving first proves a server that counts ACKs.
+		s.held = true
+		t.arm(now, s.probeWait())
+	case s.mode == probing && s.held:
+		// Block 2 before our ACK 1: the server answered the second ACK 0.
+		s.mode, s.held = pipelined, false
+		t.res.Pipeline = s.pipeline
+		if err := s.sendACK(now, b-1); err != nil {
+			return outcomeDone, false, err
+		}
+		s.inWindow = 0
+		if err := s.sendACK(now, b); err != nil {
+			return outcomeDone, false, err
+		}
+	case last || s.inWindow >= s.window:
+		s.inWindow = 0
+		if err := s.sendACK(now, b); err != nil {
+			return outcomeDone, false, err
+		}
+	default:
+		// Inside a window: the server is alive, push the deadline.
+		t.arm(now, s.rto.current())
+	}
+	if n > 0 {
+		if _, err := t.w.WriteAt(p.payload(), s.pos); err != nil {
+			return outcomeDone, false, t.abort(s.tid, ErrCodeDiskFull, "write failed",
+				fmt.Errorf("write at offset %d: %w", s.pos, err))
+		}
+	}
+	s.pos += int64(n)
+	t.res.Size = s.pos
+	if last {
+		if t.res.TransferSize >= 0 && t.res.TransferSize != s.pos {
+			return outcomeDone, false, fmt.Errorf("%w: received %d bytes, server announced tsize %d",
+				ErrProtocol, s.pos, t.res.TransferSize)
+		}
+		s.report(true)
+		return outcomeDone, true, nil
+	}
+	if s.pos >= s.nextReport {
+		s.report(false)
+		s.nextReport = s.pos + o.ProgressEvery
+	}
+	return outcomeDone, false, nil
 }
 
 // negotiated holds the accepted OACK values.
