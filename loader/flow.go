@@ -21,7 +21,8 @@ import (
 	"netipl/pxecfg"
 )
 
-// offerWait is how long DHCP offers are collected after the first one.
+// offerWait is how long DHCP offers are collected after the first one while none carries a boot
+// file; an offer with a boot file is taken at once (dhcpv4 package doc).
 const offerWait = 100 * time.Millisecond
 
 // bufferReserve is loader memory kept free when payload parts must be buffered: the loader's own
@@ -205,8 +206,9 @@ func acquire(ctx context.Context, st *netstack.Stack, m machine, o options, con 
 	if err != nil {
 		return address{}, fmt.Errorf("dhcp: listen on port 68: %w", err)
 	}
-	// Offers are collected for offerWait after the first (a server with a boot file beats one
-	// without); the client's 300 ms default is a third of QEMU's whole time to kernel.
+	// The first offer with a boot file ends the collection; without one, offers are collected for
+	// offerWait after the first (a server with a boot file beats one without); the client's
+	// 300 ms default is a third of QEMU's whole time to kernel.
 	d := &dhcpv4.Client{Conn: c4, HWAddr: m.MAC, Total: o.DHCPTime, OfferWait: offerWait}
 	if m.UUID != ([16]byte{}) {
 		d.UUID = m.UUID[:]

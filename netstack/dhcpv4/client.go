@@ -106,7 +106,7 @@ type Client struct {
 	// Total bounds the whole Acquire; MaxRounds bounds the number of DISCOVERs.
 	Total     time.Duration
 	MaxRounds int
-	// OfferWait is how long to keep collecting offers after the first one.
+	// OfferWait is how long to keep collecting offers after the first one while none carries a boot file.
 	OfferWait time.Duration
 	// Clock drives the timeouts; nil means the wall clock.
 	Clock tcpip.Clock
@@ -211,7 +211,8 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 		if err := c.send(disc, server); err != nil {
 			return nil, err
 		}
-		// Collect offers until the round's wait ends or OfferWait after the first offer.
+		// Collect offers until the round's wait ends, OfferWait after the first offer, or at once when an
+		// offer carries a boot file (chooseOffer would pick it over any later one).
 		var offers []reply
 		for {
 			r, err := rx.next(ctx)
@@ -238,7 +239,7 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 			c.Stats.Offers++
 			emit(Event{Type: EventOffer, Round: round, Server: ip4(r.m.ServerIdentifier()), Addr: ip4(r.m.YourIPAddr)})
 			offers = append(offers, *r)
-			if len(offers) == maxOffers {
+			if len(offers) == maxOffers || hasBootFile(r.m) {
 				break
 			}
 			if len(offers) == 1 {
@@ -343,11 +344,17 @@ func (c *Client) request(ctx context.Context, rx *receiver, clock tcpip.Clock, o
 // chooseOffer prefers the first offer that carries a boot file, else the first offer.
 func chooseOffer(offers []reply) reply {
 	for _, o := range offers {
-		if o.m.BootFileName != "" || len(o.m.Options.Get(dhcp.OptionBootfileName)) > 0 {
+		if hasBootFile(o.m) {
 			return o
 		}
 	}
 	return offers[0]
+}
+
+// hasBootFile reports whether m names a boot file (option 67 or the BOOTP file field). siaddr alone does not
+// count: plain DHCP servers often fill it with their own address while a second server offers the boot file.
+func hasBootFile(m *dhcp.DHCPv4) bool {
+	return m.BootFileName != "" || len(m.Options.Get(dhcp.OptionBootfileName)) > 0
 }
 
 // identity returns the modifiers shared by DISCOVER and REQUEST.

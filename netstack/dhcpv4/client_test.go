@@ -383,3 +383,76 @@ func TestNakKeepsTimeout(t *testing.T) {
 		t.Fatal("round 2 did not end after 1 s: the NAK doubled the wait")
 	}
 }
+
+// TestOfferWaitUntilBootFile: an offer without a boot file starts the OfferWait collection; an offer with one
+// ends it at once and wins. Stepped on a manual clock: the boot-file case needs no step at all, the other one
+// ends exactly when OfferWait has passed.
+func TestOfferWaitUntilBootFile(t *testing.T) {
+	withFile := dhcp.WithOption(dhcp.OptBootFileName("s390x/kernel.img"))
+	for _, tt := range []struct {
+		name   string
+		offers func(req *dhcp.DHCPv4) []*dhcp.DHCPv4
+		step   bool   // the lease needs the clock to move by OfferWait
+		server string // whose offer is requested
+	}{
+		{"first offer has a boot file", func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			return []*dhcp.DHCPv4{replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2", withFile)}
+		}, false, "10.0.2.2"},
+		{"second offer has a boot file", func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			return []*dhcp.DHCPv4{replyTo(req, dhcp.MessageTypeOffer, "10.0.2.9"),
+				replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2", withFile)}
+		}, false, "10.0.2.2"},
+		{"boot file in the BOOTP file field", func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			return []*dhcp.DHCPv4{replyTo(req, dhcp.MessageTypeOffer, "10.0.2.2",
+				func(m *dhcp.DHCPv4) { m.BootFileName = "kernel.img" })}
+		}, false, "10.0.2.2"},
+		{"next-server only", func(req *dhcp.DHCPv4) []*dhcp.DHCPv4 {
+			return []*dhcp.DHCPv4{replyTo(req, dhcp.MessageTypeOffer, "10.0.2.9")}
+		}, true, "10.0.2.9"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lab := &labServer{
+				offer:  tt.offers,
+				answer: func(req *dhcp.DHCPv4) *dhcp.DHCPv4 { return replyTo(req, dhcp.MessageTypeAck, tt.server) },
+			}
+			conn := startLab(t, lab)
+			clock := faketime.NewManualClock()
+			offered := make(chan struct{}, 4)
+			c := &Client{Conn: conn, HWAddr: clientMAC, Clock: clock, OfferWait: 100 * time.Millisecond,
+				Progress: func(e Event) {
+					if e.Type == EventOffer {
+						offered <- struct{}{}
+					}
+				}}
+			type result struct {
+				l   *Lease
+				err error
+			}
+			done := make(chan result, 1)
+			go func() { l, err := c.Acquire(guardCtx(t)); done <- result{l, err} }()
+			<-offered
+			if tt.step {
+				select {
+				case r := <-done:
+					t.Fatalf("Acquire = %v, %v before OfferWait passed", r.l, r.err)
+				case <-time.After(50 * time.Millisecond):
+				}
+				clock.Advance(99 * time.Millisecond)
+				select {
+				case r := <-done:
+					t.Fatalf("Acquire = %v, %v 1 ms before OfferWait passed", r.l, r.err)
+				case <-time.After(50 * time.Millisecond):
+				}
+				clock.Advance(time.Millisecond)
+			}
+			select {
+			case r := <-done:
+				if r.err != nil || r.l.ServerID != mustAddr(tt.server) {
+					t.Errorf("Acquire = %v, %v (stats %+v), want the lease of %s", r.l, r.err, c.Stats, tt.server)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Acquire still collecting offers: an offer with a boot file did not end the wait")
+			}
+		})
+	}
+}

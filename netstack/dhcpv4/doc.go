@@ -13,8 +13,11 @@
 //     93 = 0x001F (s390x), 94 = UNDI 3.16, 97 = client UUID (when known), 60 = "PXEClient:Arch:00031:UNDI:003016",
 //     77 = "netipl" (a plain string, as iPXE sends it, not RFC 3004 length-prefixed), 57 = 1472. The broadcast
 //     flag is set by default so replies reach a client that has no address yet.
-//   - Offers are collected for OfferWait after the first one (within the round's timeout), at most 16. The chosen
-//     offer is the first one carrying a boot file (option 67 or the BOOTP file field); otherwise the first offer.
+//   - The first offer that carries a boot file (option 67 or the BOOTP file field) is taken at once. Until one
+//     arrives, offers are collected for OfferWait after the first one (within the round's timeout), at most 16,
+//     and the first offer wins. siaddr (next-server) alone does not end the wait: a plain DHCP server often
+//     fills it with its own address while a second server offers the boot file. A one-server network with a
+//     boot file (QEMU's slirp, dnsmasq with dhcp-boot) thus costs no wait at all.
 //   - REQUEST is retransmitted with backoff; a NAK restarts from DISCOVER. A BOOTP reply (no magic cookie) to the
 //     DISCOVER is accepted as a lease, as SLOF does.
 //   - Timeouts double from InitialTimeout up to MaxTimeout; the whole Acquire is bounded by Total and MaxRounds.
