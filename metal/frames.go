@@ -26,15 +26,52 @@ func (f *frames) init(base uintptr, n uint64) {
 	f.low = 0
 }
 
-// addFree marks frames [lo, hi) free.
+// addFree marks frames [lo, hi) free, a word of the bitmap at a time (a 16 GiB guest has
+// 4 Mi frames: per-frame release took 16 ms of boot for 512 MiB under TCG).
 func (f *frames) addFree(lo, hi uint64) {
 	if hi > f.n {
 		hi = f.n
 	}
-	for i := lo; i < hi; i++ {
-		f.release(i)
+	if lo >= hi {
+		f.low = f.free
+		return
+	}
+	bits := f.bits()
+	for w := lo / 64; w*64 < hi; w++ {
+		m := spanMask(w, lo, hi)
+		f.free += uint64(bitCount(m &^ bits[w]))
+		bits[w] |= m
+	}
+	if hi > f.cursor {
+		f.cursor = hi
 	}
 	f.low = f.free
+}
+
+// spanMask returns the bits of bitmap word w that stand for frames in [lo, hi) (lo < hi).
+func spanMask(w, lo, hi uint64) uint64 {
+	first := w * 64
+	m := ^uint64(0)
+	if lo > first {
+		m <<= lo - first
+	}
+	if hi < first+64 {
+		m &= 1<<(hi-first) - 1
+	}
+	return m
+}
+
+// bitCount is the number of set bits in x (pure arithmetic: metal calls no library code).
+func bitCount(x uint64) int {
+	x -= x >> 1 & 0x5555555555555555
+	x = x&0x3333333333333333 + x>>2&0x3333333333333333
+	x = (x + x>>4) & 0x0f0f0f0f0f0f0f0f
+	return int(x * 0x0101010101010101 >> 56)
+}
+
+// lowestBit is the index of the lowest set bit of x (x != 0).
+func lowestBit(x uint64) uint64 {
+	return uint64(bitCount(x&-x - 1))
 }
 
 func (f *frames) bits() []uint64 { return phys.Words(f.base, f.words) }
@@ -121,14 +158,17 @@ func (f *frames) claim(lo, hi uint64) bool {
 	if lo > hi || hi > f.n {
 		return false
 	}
-	for i := lo; i < hi; i++ {
-		if !f.isFree(i) {
+	if lo == hi {
+		return true
+	}
+	bits := f.bits()
+	for w := lo / 64; w*64 < hi; w++ {
+		if m := spanMask(w, lo, hi); bits[w]&m != m {
 			return false
 		}
 	}
-	bits := f.bits()
-	for i := lo; i < hi; i++ {
-		bits[i/64] &^= 1 << (i % 64)
+	for w := lo / 64; w*64 < hi; w++ {
+		bits[w] &^= spanMask(w, lo, hi)
 	}
 	f.free -= hi - lo
 	if f.free < f.low {
@@ -140,18 +180,35 @@ func (f *frames) claim(lo, hi uint64) bool {
 // nextUsedRun returns the first run [lo, hi) of in-use frames at or above from; ok is false
 // when every frame from there on is free.
 func (f *frames) nextUsedRun(from uint64) (lo, hi uint64, ok bool) {
-	i := from
-	for i < f.n && f.isFree(i) {
-		i++
-	}
-	if i >= f.n {
+	if from >= f.n {
 		return 0, 0, false
 	}
-	lo = i
-	for i < f.n && !f.isFree(i) {
-		i++
+	lo, found := f.nextWithBit(from, false)
+	if !found {
+		return 0, 0, false
 	}
-	return lo, i, true
+	hi, found = f.nextWithBit(lo, true)
+	if !found {
+		hi = f.n
+	}
+	return lo, hi, true
+}
+
+// nextWithBit returns the first frame at or above from (below n) whose bit equals free, a word
+// at a time.
+func (f *frames) nextWithBit(from uint64, free bool) (uint64, bool) {
+	bits := f.bits()
+	for w := from / 64; w*64 < f.n; w++ {
+		x := bits[w]
+		if !free {
+			x = ^x
+		}
+		x &= spanMask(w, max(from, w*64), min(f.n, w*64+64))
+		if x != 0 {
+			return w*64 + lowestBit(x), true
+		}
+	}
+	return 0, false
 }
 
 // allocBelow takes the highest free frame below limit (a frame number).
