@@ -263,7 +263,8 @@ func (t *transfer) open() error {
 	// Host sockets grow on request (up to net.core.rmem_max); a gVisor socket's buffer is set by whoever opens it.
 	if rb, ok := conn.(interface{ SetReadBuffer(int) error }); ok {
 		if inFlight := max(t.o.WindowSize, t.o.Pipeline); inFlight > 1 {
-			rb.SetReadBuffer(2 * inFlight * (t.o.BlockSize + 256))
+			// Never below Linux's usual default (212992 bytes), which a small request would shrink.
+			rb.SetReadBuffer(max(2*inFlight*(t.o.BlockSize+256), 256<<10))
 		}
 	}
 	t.readAP, t.writeAP = nil, nil
@@ -501,8 +502,9 @@ func (s *session) expired() (outcome, error) {
 		s.mode, s.held = lockStep, false
 		return outcomeDone, s.sendACK(now, 1)
 	}
-	if s.mode == pipelined {
-		// Everything in flight is gone; a server that only counts ACKs cannot resend it.
+	if s.mode == pipelined && s.timeouts > 0 {
+		// Nothing came for two timeouts, not even an answer to the repeated ACK: the rest of the file is lost (or
+		// the session ended with a lost last block), and a server that only counts ACKs cannot resend it.
 		return outcomeRestart, s.endForRestart("timeout while pipelining")
 	}
 	t.res.Stats.Timeouts++

@@ -96,6 +96,20 @@ func TestGetFromPin(t *testing.T) {
 			}
 		})
 	}
+	t.Run("pipeline probe", func(t *testing.T) {
+		// pin/tftp ignores an ACK for another block than the one it sent: the repeated ACK 0 gets no answer, the
+		// probe ends after its short wait and the transfer runs lock-step.
+		c := &Client{Listen: hostListen, Options: Options{Pipeline: 16}}
+		m := &memFile{}
+		res, err := c.Get(guardCtx(t), addr.AddrPort(), "big", m)
+		if err != nil {
+			t.Fatalf("Get(big) = %v", err)
+		}
+		if !bytes.Equal(m.bytes(), files["big"]) || res.Pipeline != 1 || res.Stats.Restarts != 0 {
+			t.Errorf("Get(big) wrote %d bytes (equal %v), pipeline %d, restarts %d; want the file, lock-step, no restart",
+				len(m.bytes()), bytes.Equal(m.bytes(), files["big"]), res.Pipeline, res.Stats.Restarts)
+		}
+	})
 	t.Run("not found", func(t *testing.T) {
 		c := &Client{Listen: hostListen}
 		_, err := c.Get(context.Background(), addr.AddrPort(), "missing", &memFile{})
@@ -491,6 +505,119 @@ func TestBadServers(t *testing.T) {
 			check: func(t *testing.T, r Result) {
 				if r.Stats.ForeignPackets != 1 {
 					t.Errorf("foreign packets %d, want 1", r.Stats.ForeignPackets)
+				}
+			},
+		},
+		{
+			// The probe: ACK 0 three times; block 2 arriving before ACK 1 went out proves a server that answers
+			// every ACK, so ACK 1 and ACK 2 go out together and each later block is acknowledged at once.
+			name: "pipeline: a server that answers every ACK",
+			o:    Options{Pipeline: 3},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, oackPkt("blksize", "1428", "tsize", fmt.Sprint(len(data))))
+				for i := 0; i < 3; i++ {
+					wantACK(t, mustRecv(s), 0)
+				}
+				s.send(c, dataPkt(1, data[:blk]))
+				s.send(c, dataPkt(2, data[blk:2*blk]))
+				wantACK(t, mustRecv(s), 1)
+				wantACK(t, mustRecv(s), 2)
+				s.send(c, dataPkt(3, data[2*blk:3*blk]))
+				wantACK(t, mustRecv(s), 3)
+				s.send(c, dataPkt(4, data[3*blk:]))
+				wantACK(t, mustRecv(s), 4)
+			},
+			want: data,
+			check: func(t *testing.T, r Result) {
+				if r.Pipeline != 3 || r.Stats.PacketsSent != 8 {
+					t.Errorf("pipeline %d, %d packets sent; want 3 and 8 (RRQ, 3×ACK 0, ACK 1..4)", r.Pipeline, r.Stats.PacketsSent)
+				}
+			},
+		},
+		{
+			// tftpd-hpa and atftpd answer a repeated ACK 0 with block 1 again: lock-step at once.
+			name: "pipeline probe: block 1 twice means lock-step",
+			o:    Options{Pipeline: 3},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, oackPkt("blksize", "1428", "tsize", fmt.Sprint(len(data))))
+				for i := 0; i < 3; i++ {
+					wantACK(t, mustRecv(s), 0)
+				}
+				s.send(c, dataPkt(1, data[:blk]))
+				s.send(c, dataPkt(1, data[:blk]))
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, dataPkt(1, data[:blk])) // a third copy crossed our ACK 1: not answered
+				if p := s.recvTimeout(30 * time.Millisecond); p != nil {
+					t.Errorf("client answered a crossing duplicate with % x", []byte(p))
+				}
+				for b := 2; b <= 4; b++ {
+					s.send(c, dataPkt(uint16(b), data[(b-1)*blk:min(b*blk, len(data))]))
+					wantACK(t, mustRecv(s), uint16(b))
+				}
+			},
+			want: data,
+			check: func(t *testing.T, r Result) {
+				if r.Pipeline != 1 || r.Stats.Duplicates != 2 {
+					t.Errorf("pipeline %d, duplicates %d; want lock-step and 2 duplicates", r.Pipeline, r.Stats.Duplicates)
+				}
+			},
+		},
+		{
+			// pin/tftp and dnsmasq ignore an ACK for another block: after block 1 nothing comes, and ACK 1 goes
+			// out once the probe wait (2 ms here: the RTT sample is 0 on a manual clock) is over.
+			name: "pipeline probe: silence means lock-step",
+			o:    Options{Pipeline: 3},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, oackPkt("blksize", "1428"))
+				for i := 0; i < 3; i++ {
+					wantACK(t, mustRecv(s), 0)
+				}
+				s.send(c, dataPkt(1, data[:blk]))
+				if p := s.recvTimeout(30 * time.Millisecond); p != nil {
+					t.Errorf("client answered block 1 during the probe with % x", []byte(p))
+				}
+				clock.Advance(2 * time.Millisecond)
+				wantACK(t, mustRecv(s), 1)
+				s.send(c, dataPkt(2, data[blk:blk+9]))
+				wantACK(t, mustRecv(s), 2)
+			},
+			want: data[:blk+9],
+			check: func(t *testing.T, r Result) {
+				if r.Pipeline != 1 || r.Stats.Timeouts != 0 || r.Stats.Retransmits != 0 {
+					t.Errorf("pipeline %d, stats %+v; want lock-step, the probe wait not counted as a timeout", r.Pipeline, r.Stats)
+				}
+			},
+		},
+		{
+			// A gap while pipelining cannot be repaired by a server that only counts ACKs: ERROR to end its
+			// session, then a fresh RRQ from a new port, without the probe.
+			name: "pipeline: a gap restarts lock-step",
+			o:    Options{Pipeline: 2},
+			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+				s.send(c, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0)
+				wantACK(t, mustRecv(s), 0)
+				s.send(c, dataPkt(1, data[:blk]))
+				s.send(c, dataPkt(2, data[blk:2*blk]))
+				wantACK(t, mustRecv(s), 1)
+				wantACK(t, mustRecv(s), 2)
+				s.send(c, dataPkt(4, data[3*blk:])) // 3 lost
+				wantERROR(t, mustRecv(s), ErrCodeUndefined)
+				p, from := s.recv()
+				if _, opts := rrqOptions(t, p); opts["blksize"] != "1428" || from.String() == c.String() {
+					t.Errorf("restart RRQ from %s (first from %s) with %v, want a new port and the same options", from, c, opts)
+				}
+				s.send(from, oackPkt("blksize", "1428"))
+				wantACK(t, mustRecv(s), 0) // once: no probe
+				for b := 1; b <= 4; b++ {
+					s.send(from, dataPkt(uint16(b), data[(b-1)*blk:min(b*blk, len(data))]))
+					wantACK(t, mustRecv(s), uint16(b))
+				}
+			},
+			want: data,
+			check: func(t *testing.T, r Result) {
+				if r.Pipeline != 1 || r.Stats.Restarts != 1 || r.Stats.OutOfOrder != 1 {
+					t.Errorf("pipeline %d, stats %+v; want lock-step after 1 restart", r.Pipeline, r.Stats)
 				}
 			},
 		},

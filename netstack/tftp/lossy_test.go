@@ -123,6 +123,7 @@ func TestLossyPath(t *testing.T) {
 			proxy := startLossyProxy(t, addr, 7)
 			o := fast
 			o.WindowSize = tt.window
+			o.Pipeline = 16 // as the loader asks: the probe must survive the loss and still pick lock-step or the window
 			c := &Client{Listen: hostListen, Options: o}
 			m := &memFile{}
 			res, err := c.Get(context.Background(), proxy.addr(), "initrd.img", m)
@@ -131,6 +132,9 @@ func TestLossyPath(t *testing.T) {
 			}
 			if !bytes.Equal(m.bytes(), data) {
 				t.Fatalf("Get through a lossy path wrote %d bytes, want %d intact", len(m.bytes()), len(data))
+			}
+			if res.Pipeline != 1 || res.WindowSize != tt.window {
+				t.Errorf("pipeline %d, window %d; want no pipelining and window %d", res.Pipeline, res.WindowSize, tt.window)
 			}
 			d := proxy.drops()
 			if d[0] == 0 || d[1] == 0 || res.Stats.Timeouts+res.Stats.OutOfOrder == 0 {

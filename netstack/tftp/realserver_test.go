@@ -104,10 +104,14 @@ func TestTFTPDHPA(t *testing.T) {
 		{"kernel.img", Options{BlockSize: 65464}, 65464, 1},
 		// tftpd-hpa 5.2 does not know windowsize and leaves it out of the OACK: lock-step fallback.
 		{"kernel.img", Options{WindowSize: 16}, 1428, 1},
+		// tftpd-hpa answers the repeated ACK 0 with block 1 again: the probe sees it and goes lock-step.
+		{"kernel.img", Options{Pipeline: 16}, 1428, 1},
+		{"kernel.img", Options{WindowSize: 16, Pipeline: 16}, 1428, 1},
+		{"exact", Options{Pipeline: 16}, 1428, 1},
 		{"empty", Options{}, 1428, 1},
 		{"exact", Options{}, 1428, 1},
 	} {
-		t.Run(fmt.Sprintf("%s/blksize=%d/window=%d", tt.file, tt.o.BlockSize, tt.o.WindowSize), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/blksize=%d/window=%d/pipeline=%d", tt.file, tt.o.BlockSize, tt.o.WindowSize, tt.o.Pipeline), func(t *testing.T) {
 			c := &Client{Listen: hostListen, Options: tt.o}
 			m := &memFile{}
 			res, err := c.Get(context.Background(), addr, tt.file, m)
@@ -121,6 +125,10 @@ func TestTFTPDHPA(t *testing.T) {
 			if res.BlockSize != tt.wantBlock || res.WindowSize != tt.wantWindow || res.TransferSize != int64(len(want)) {
 				t.Errorf("Get(%q) = blksize %d window %d tsize %d, want %d %d %d", tt.file,
 					res.BlockSize, res.WindowSize, res.TransferSize, tt.wantBlock, tt.wantWindow, len(want))
+			}
+			if res.Pipeline != 1 || res.Stats.Restarts != 0 {
+				t.Errorf("Get(%q) pipeline %d, restarts %d; want lock-step without restarts (stats %+v)", tt.file,
+					res.Pipeline, res.Stats.Restarts, res.Stats)
 			}
 		})
 	}
@@ -183,8 +191,11 @@ func TestATFTPD(t *testing.T) {
 		{Options{}, 1},
 		{Options{WindowSize: 16}, 16},
 		{Options{WindowSize: 64, BlockSize: 8192}, 64},
+		// Pipelining is tried only without a negotiated window; atftpd then gets lock-step.
+		{Options{Pipeline: 16}, 1},
+		{Options{WindowSize: 16, Pipeline: 16}, 16},
 	} {
-		t.Run(fmt.Sprintf("blksize=%d/window=%d", tt.o.BlockSize, tt.o.WindowSize), func(t *testing.T) {
+		t.Run(fmt.Sprintf("blksize=%d/window=%d/pipeline=%d", tt.o.BlockSize, tt.o.WindowSize, tt.o.Pipeline), func(t *testing.T) {
 			c := &Client{Listen: hostListen, Options: tt.o}
 			m := &memFile{}
 			res, err := c.Get(context.Background(), addr, "initrd.img", m)
@@ -194,8 +205,9 @@ func TestATFTPD(t *testing.T) {
 			if !bytes.Equal(m.bytes(), files["initrd.img"]) {
 				t.Errorf("Get(initrd.img) wrote %d bytes, want %d", len(m.bytes()), len(files["initrd.img"]))
 			}
-			if res.WindowSize != tt.wantWindow {
-				t.Errorf("Get(initrd.img) window %d, want %d (stats %+v)", res.WindowSize, tt.wantWindow, res.Stats)
+			if res.WindowSize != tt.wantWindow || res.Pipeline != 1 || res.Stats.Restarts != 0 {
+				t.Errorf("Get(initrd.img) window %d, pipeline %d, restarts %d; want window %d, lock-step without restarts (stats %+v)",
+					res.WindowSize, res.Pipeline, res.Stats.Restarts, tt.wantWindow, res.Stats)
 			}
 		})
 	}
