@@ -28,7 +28,9 @@ type netFetcher struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// resolver turns host names into addresses (option 6 servers); nil means names fail.
 	resolver *dns.Resolver
-	// window is the TFTP windowsize asked for (RFC 7440); servers that do not know it run lock-step.
+	// window is how many TFTP blocks to keep in flight: the windowsize asked for (RFC 7440), and, when
+	// the server negotiates none, the pipeline depth against servers that answer every ACK with their
+	// next block (QEMU's slirp; tftp.Options.Pipeline). Other servers run lock-step; 1 turns both off.
 	window int
 	// stall is the progress deadline of one file: a transfer that moves fewer than stallFloor
 	// bytes in any stall period (from the request on) is aborted. 0 means no deadline.
@@ -207,7 +209,7 @@ func (f *netFetcher) stream(ctx context.Context, scheme, host, name, url string,
 		if err != nil {
 			return 0, err
 		}
-		c := tftp.Client{Listen: f.listenUDP, Options: tftp.Options{MaxSize: limit, WindowSize: f.window, OnSize: onSize, ProgressEvery: 4 << 20}}
+		c := tftp.Client{Listen: f.listenUDP, Options: tftp.Options{MaxSize: limit, WindowSize: f.window, Pipeline: f.window, OnSize: onSize, ProgressEvery: 4 << 20}}
 		if progress != nil {
 			c.Progress = func(p tftp.Progress) { progress(p.Received, p.Size) }
 		}
