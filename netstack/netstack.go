@@ -5,7 +5,8 @@
 //
 // The stack carries IPv4 (with ARP), IPv6, UDP, TCP and ICMP. Addresses are configured explicitly
 // (SetAddress, SetGateway): statically, or from a DHCP lease the caller obtained through ListenUDP.
-// Sockets are ordinary net.PacketConn / net.Conn values (gVisor's gonet adapters).
+// Sockets are ordinary net.PacketConn / net.Conn values: UDPConn for UDP (its own reads, gonet's
+// writes), gVisor's gonet adapters for TCP.
 //
 // New lowers gVisor's global log level to warnings: its informational notices would otherwise
 // appear on the guest console.
@@ -136,7 +137,7 @@ func New(cfg Config) (*Stack, error) {
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 		Clock:              clock,
-		HandleLocal:        true,
+		HandleLocal:        false,
 	})
 	if err := st.s.CreateNICWithOptions(NICID, link, stack.NICOptions{Name: "eth0"}); err != nil {
 		st.s.Close()
@@ -302,7 +303,7 @@ const udpReceiveBuffer = 4 << 20
 // ListenUDP opens a UDP socket bound to laddr (an unspecified address binds to the NIC; port 0
 // picks one). Broadcast is allowed, so a DHCP client can bind 0.0.0.0:68 and send to
 // 255.255.255.255:67 before the stack has an address.
-func (st *Stack) ListenUDP(laddr netip.AddrPort) (*gonet.UDPConn, error) {
+func (st *Stack) ListenUDP(laddr netip.AddrPort) (*UDPConn, error) {
 	var wq waiter.Queue
 	ep, terr := st.s.NewEndpoint(udp.ProtocolNumber, protocolOf(laddr.Addr()), &wq)
 	if terr != nil {
@@ -314,11 +315,11 @@ func (st *Stack) ListenUDP(laddr netip.AddrPort) (*gonet.UDPConn, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: listen udp %s: %s", laddr, terr)
 	}
-	return gonet.NewUDPConn(&wq, ep), nil
+	return newUDPConn(&wq, ep), nil
 }
 
 // DialUDP opens a UDP socket connected to raddr, bound to laddr (which may be the zero AddrPort).
-func (st *Stack) DialUDP(laddr, raddr netip.AddrPort) (*gonet.UDPConn, error) {
+func (st *Stack) DialUDP(laddr, raddr netip.AddrPort) (*UDPConn, error) {
 	var wq waiter.Queue
 	ep, terr := st.s.NewEndpoint(udp.ProtocolNumber, protocolOf(raddr.Addr()), &wq)
 	if terr != nil {
@@ -335,7 +336,7 @@ func (st *Stack) DialUDP(laddr, raddr netip.AddrPort) (*gonet.UDPConn, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: dial udp %s: %s", raddr, terr)
 	}
-	return gonet.NewUDPConn(&wq, ep), nil
+	return newUDPConn(&wq, ep), nil
 }
 
 // DialTCP connects to raddr; ctx bounds the handshake.
