@@ -156,6 +156,9 @@ func loadLoader() {
 			// read-only: map the payload's own pages in place
 			pa := uint64(elfAddr) + l.off - (l.vaddr - start)
 			vmas.insert(vma{start: start, end: end, prot: prot, kind: vmaImage, phys: pa})
+			if !mapImage(start, end, pa) {
+				tooLittleRAM(ramSize + MinFreeRAM)
+			}
 			continue
 		}
 		vmas.insert(vma{start: start, end: end, prot: prot | protWrite, kind: vmaAnon})

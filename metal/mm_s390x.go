@@ -132,6 +132,26 @@ func walk(va uint64, create bool) uintptr {
 	return uintptr(v&^0x7ff) + uintptr((va>>12)&0xff)*8
 }
 
+// mapImage maps [start, end) (page-aligned) read-only onto the payload's pages from pa, as the
+// first read of each page would (fault, vmaImage), all at load time: the loader touches about
+// a thousand of its code and read-only data pages before DHCP is done, and one program
+// interruption per page cost more under TCG than these PTE stores. It reports false when the
+// page tables cannot be allocated.
+func mapImage(start, end, pa uint64) bool {
+	for va := start; va < end; {
+		pte := walk(va, true)
+		if pte == 0 {
+			return false
+		}
+		// the rest of this page table: PTEs are contiguous up to the next 1 MiB boundary
+		stop := min(end, (va+(1<<20))&^(1<<20-1))
+		for ; va < stop; va, pa, pte = va+pageSize, pa+pageSize, pte+8 {
+			phys.Store64(pte, pa|pteSwImage|pteProtect)
+		}
+	}
+	return true
+}
+
 // Results of fault handling.
 const (
 	faultOK     = iota
