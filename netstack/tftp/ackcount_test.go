@@ -11,6 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"netipl/netstack"
 )
 
 // ackCountingServer behaves like libslirp's TFTP server (QEMU's -netdev user,tftp=, src/tftp.c): it answers from
@@ -50,6 +55,11 @@ func startAckCountingServer(t *testing.T, files map[string][]byte, drop func(ses
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveAckCounting(t, c, files, drop)
+}
+
+// serveAckCounting runs the ACK-counting server on c until the test ends.
+func serveAckCounting(t *testing.T, c net.PacketConn, files map[string][]byte, drop func(session, block int) bool) *ackCountingServer {
 	s := &ackCountingServer{t: t, conn: c, files: files, drop: drop, sessions: map[string]*ackSession{}}
 	done := make(chan struct{})
 	go func() { defer close(done); s.serve() }()
@@ -254,4 +264,50 @@ func TestPipelineLoss(t *testing.T) {
 			t.Errorf("restarts %d, want exactly 1 (then lock-step gives up): %v", res.Stats.Restarts, err)
 		}
 	})
+}
+
+// TestPipelineOverNetstack runs the pipelined client on netipl's own stack (netstack.UDPConn, which the client
+// connects to the server's transfer ID) against the ACK-counting server on a second stack, joined by a pipe: the
+// guest's path to QEMU's slirp with the NIC replaced by the pipe.
+func TestPipelineOverNetstack(t *testing.T) {
+	// The optional socket method the client connects through (transfer.connect).
+	var _ interface {
+		Connect(netip.AddrPort) error
+		Write([]byte) (int, error)
+	} = (*netstack.UDPConn)(nil)
+	a, b := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 1500)
+	newNetstack := func(link stack.LinkEndpoint, mac, prefix string) *netstack.Stack {
+		hw, _ := net.ParseMAC(mac)
+		st, err := netstack.New(netstack.Config{Link: link, MAC: hw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if err := st.SetAddress(netip.MustParsePrefix(prefix)); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	guest := newNetstack(a, "52:54:00:12:34:56", "10.0.2.15/24")
+	host := newNetstack(b, "52:55:0a:00:02:02", "10.0.2.2/24")
+	sconn, err := host.ListenUDP(netip.MustParseAddrPort("10.0.2.2:69"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(2<<20 + 5)
+	s := serveAckCounting(t, sconn, map[string][]byte{"initrd": data}, nil)
+	listen := func() (net.PacketConn, error) { return guest.ListenUDP(netip.MustParseAddrPort("10.0.2.15:0")) }
+	c := &Client{Listen: listen, Options: Options{Pipeline: 16}}
+	m := &memFile{}
+	res, err := c.Get(guardCtx(t), netip.MustParseAddrPort("10.0.2.2:69"), "initrd", m)
+	if err != nil {
+		t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
+	}
+	if !bytes.Equal(m.bytes(), data) || res.Pipeline != 16 || res.Stats.Restarts != 0 {
+		t.Errorf("Get wrote %d bytes (equal %v), pipeline %d, stats %+v; want the file, pipeline 16, no restart",
+			len(m.bytes()), bytes.Equal(m.bytes(), data), res.Pipeline, res.Stats)
+	}
+	if _, _, ahead := s.stats(); ahead != 16 {
+		t.Errorf("at most %d blocks in flight, want 16", ahead)
+	}
 }

@@ -243,6 +243,8 @@ type transfer struct {
 	// deadline is when the current wait expires; armed is when the timer is set to fire.
 	deadline, armed tcpip.MonotonicTime
 
+	peer    netip.AddrPort                            // the socket is connected to it; write goes there
+	write   func([]byte) (int, error)                 // conn's Write, once connected
 	readAP  func([]byte) (int, netip.AddrPort, error) // conn's ReadFromUDPAddrPort, if it has one
 	writeAP func([]byte, netip.AddrPort) (int, error) // conn's WriteToUDPAddrPort, if it has one
 
@@ -267,7 +269,7 @@ func (t *transfer) open() error {
 			rb.SetReadBuffer(max(2*inFlight*(t.o.BlockSize+256), 256<<10))
 		}
 	}
-	t.readAP, t.writeAP = nil, nil
+	t.readAP, t.writeAP, t.peer, t.write = nil, nil, netip.AddrPort{}, nil
 	if c, ok := conn.(interface {
 		ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error)
 	}); ok {
@@ -364,7 +366,9 @@ func (t *transfer) arm(now tcpip.MonotonicTime, d time.Duration) {
 func (t *transfer) send(p []byte, to netip.AddrPort) error {
 	t.res.Stats.PacketsSent++
 	var err error
-	if t.writeAP != nil {
+	if to == t.peer && t.write != nil {
+		_, err = t.write(p)
+	} else if t.writeAP != nil {
 		_, err = t.writeAP(p, to)
 	} else {
 		_, err = t.conn.WriteTo(p, net.UDPAddrFromAddrPort(to))
@@ -373,6 +377,19 @@ func (t *transfer) send(p []byte, to netip.AddrPort) error {
 		return fmt.Errorf("send to %s: %w", to, err)
 	}
 	return nil
+}
+
+// connect fixes the socket's peer to the server's transfer ID when the socket can (a gVisor socket then sends
+// over a route found once instead of per datagram, and drops packets from anyone else itself).
+func (t *transfer) connect(to netip.AddrPort) {
+	c, ok := t.conn.(interface {
+		Connect(netip.AddrPort) error
+		Write([]byte) (int, error)
+	})
+	if !ok || c.Connect(to) != nil {
+		return
+	}
+	t.peer, t.write = to, c.Write
 }
 
 // abort sends an ERROR to the peer (best effort) and returns err.
@@ -635,6 +652,7 @@ func (s *session) oack(p packet, from netip.AddrPort) (outcome, bool, error) {
 		return s.badPacket(from, "OACK during data")
 	}
 	s.tid = from
+	t.connect(s.tid)
 	if !s.withOptions || len(s.asked) == 0 {
 		return outcomeDone, false, t.abort(s.tid, ErrCodeOptionRefused, "no options requested",
 			fmt.Errorf("%w: OACK to a request without options", ErrProtocol))
@@ -702,6 +720,7 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 	if !s.started {
 		// The server ignored our options (or we sent none): 512-byte lock-step.
 		s.tid = from
+		t.connect(s.tid)
 		s.started = true
 		s.blockSize, s.window, s.mode = plainBlockSize, 1, lockStep
 		t.res.BlockSize, t.res.WindowSize = s.blockSize, s.window

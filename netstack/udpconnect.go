@@ -1,0 +1,17 @@
+package netstack
+
+import (
+	"fmt"
+	"net/netip"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// Connect fixes the socket's peer: later datagrams come only from raddr, and Write sends to it over a route
+// found once (an unconnected WriteTo looks the route up for every datagram).
+func (c *UDPConn) Connect(raddr netip.AddrPort) error {
+	if terr := c.ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(raddr.Addr().AsSlice()), Port: raddr.Port()}); terr != nil {
+		return fmt.Errorf("netstack: connect udp %s: %s", raddr, terr)
+	}
+	return nil
+}
