@@ -75,7 +75,9 @@ func serveAckCounting(t *testing.T, c net.PacketConn, files map[string][]byte, d
 	return s
 }
 
-func (s *ackCountingServer) addr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (s *ackCountingServer) addr() netip.AddrPort {
+	return s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
 
 func (s *ackCountingServer) stats() (sessions, acks, maxAhead int) {
 	s.mu.Lock()
