@@ -22,7 +22,9 @@
 //   - Block numbers roll over past 65535 to 0 (the de-facto rule of tftp-hpa, atftpd, dnsmasq); a server that rolls
 //     over to 1 is accepted as well. Transfers are therefore not limited to 65535 blocks.
 //   - Packets from another address or port than the server's chosen TID get ERROR 5 and are otherwise ignored
-//     (RFC 1350 §4); they do not abort the transfer.
+//     (RFC 1350 §4); they do not abort the transfer. A socket that offers Connect(netip.AddrPort) (netstack's)
+//     is connected to the TID once it is known, so ACKs skip a route lookup each; the stack then drops foreign
+//     packets itself, without an ERROR 5.
 //   - Windowed transfers (RFC 7440): the client acknowledges after each full window, after the last block, and at
 //     once after a gap (acknowledging the last block received in order), so the server resends from there.
 //   - When the client aborts (size limit, refused option, timeout, cancelled context, write error) it sends an
@@ -33,6 +35,17 @@
 //     crossed our ACK on the wire, and answering it would start the Sorcerer's Apprentice loop (RFC 1123 §4.2.3.1)
 //     with servers that resend on every ACK. Duplicates are not progress: they never extend the wait, so a server
 //     that repeats one packet forever meets Options.Retries like a silent one.
+//   - Pipelining (Options.Pipeline = W > 1, without a negotiated windowsize): QEMU's libslirp server answers
+//     every ACK with its next unsent block whatever the ACK's number. The client repeats ACK 0 W-1 times after
+//     the OACK and holds block 1's ACK until it sees what came of that: block 2 first (the server counts ACKs:
+//     every block is then acknowledged as it arrives, W stay in flight), block 1 again (tftpd-hpa, atftpd) or
+//     nothing within a short probe wait (pin/tftp, dnsmasq): lock-step. Every ACK names a block received in
+//     order. Such a server never resends, so a gap or two timeouts in a row while pipelining end the session
+//     (ERROR 0) and start the file again once, lock-step, on a fresh socket (Stats.Restarts). See
+//     docs/protocols.md.
+//   - Each DATA is acknowledged before it is written to the io.WriterAt, so the server works on the next block
+//     while this one is copied. One goroutine reads, answers and writes; the timer and the context interrupt a
+//     blocked read through the socket's read deadline.
 //   - Options.OnSize sees tsize before ACK 0, so a caller can place or refuse the file before any data moves.
 //   - Data is written with io.WriterAt at (block-1)*blksize, so a caller can hand in a view of the final memory.
 package tftp
