@@ -68,10 +68,11 @@ type Config struct {
 // Stack is a gVisor stack with one NIC over the configured link. Its methods are safe for
 // concurrent use. The zero Stack is not usable; call New.
 type Stack struct {
-	s   *stack.Stack
-	mac net.HardwareAddr
-	mtu uint32
-	tap *tapLink // the tap link, if the Stack runs over one (it owns the fd)
+	s    *stack.Stack
+	mac  net.HardwareAddr
+	mtu  uint32
+	tap  *tapLink     // the tap link, if the Stack runs over one (it owns the fd)
+	fast *udpFastPath // the outermost link layer: bulk UDP past gVisor's IPv4 input
 
 	mu      sync.Mutex
 	v4      netip.Prefix // configured IPv4 address, or zero
@@ -126,6 +127,7 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.WrapLink != nil {
 		link = cfg.WrapLink(link)
 	}
+	st.fast = newUDPFastPath(link)
 	clock := cfg.Clock
 	if clock == nil {
 		clock = tcpip.NewStdClock()
@@ -139,7 +141,8 @@ func New(cfg Config) (*Stack, error) {
 		Clock:              clock,
 		HandleLocal:        false,
 	})
-	if err := st.s.CreateNICWithOptions(NICID, link, stack.NICOptions{Name: "eth0"}); err != nil {
+	st.fast.setStats(st.s.Stats())
+	if err := st.s.CreateNICWithOptions(NICID, st.fast, stack.NICOptions{Name: "eth0"}); err != nil {
 		st.s.Close()
 		st.closeTap()
 		return nil, fmt.Errorf("netstack: create NIC: %s", err)
@@ -216,6 +219,7 @@ func (st *Stack) SetAddress(p netip.Prefix) error {
 		}
 	}
 	st.v4 = netip.Prefix{}
+	st.fast.setAddress(tcpip.AddressWithPrefix{})
 	if err := st.setUnspecifiedLocked(!p.IsValid()); err != nil {
 		return err
 	}
@@ -231,6 +235,7 @@ func (st *Stack) SetAddress(p netip.Prefix) error {
 			return fmt.Errorf("netstack: add address %s: %s", p, err)
 		}
 		st.v4 = p
+		st.fast.setAddress(pa.AddressWithPrefix)
 	}
 	st.routesLocked()
 	return nil
@@ -315,7 +320,7 @@ func (st *Stack) ListenUDP(laddr netip.AddrPort) (*UDPConn, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: listen udp %s: %s", laddr, terr)
 	}
-	return newUDPConn(&wq, ep), nil
+	return st.newUDPConn(&wq, ep, protocolOf(laddr.Addr()), false), nil
 }
 
 // DialUDP opens a UDP socket connected to raddr, bound to laddr (which may be the zero AddrPort).
@@ -336,7 +341,30 @@ func (st *Stack) DialUDP(laddr, raddr netip.AddrPort) (*UDPConn, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: dial udp %s: %s", raddr, terr)
 	}
-	return newUDPConn(&wq, ep), nil
+	return st.newUDPConn(&wq, ep, protocolOf(raddr.Addr()), true), nil
+}
+
+// newUDPConn wraps a bound (and, if connected, connected) UDP endpoint and registers an IPv4
+// socket's port with the fast path.
+func (st *Stack) newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint, proto tcpip.NetworkProtocolNumber, connected bool) *UDPConn {
+	c := newUDPConn(wq, ep)
+	if proto != ipv4.ProtocolNumber {
+		return c
+	}
+	local, terr := ep.GetLocalAddress()
+	if terr != nil {
+		return c
+	}
+	p := &fastPort{local: local.Addr, connected: connected}
+	if connected {
+		remote, terr := ep.GetRemoteAddress()
+		if terr != nil {
+			return c
+		}
+		p.remote, p.rport = remote.Addr, remote.Port
+	}
+	c.unregister = st.fast.register(local.Port, p)
+	return c
 }
 
 // DialTCP connects to raddr; ctx bounds the handshake.
@@ -379,8 +407,8 @@ func (st *Stack) Stats() Stats {
 	s := st.s.Stats()
 	n := st.s.NICInfo()[NICID].Stats
 	return Stats{
-		RxPackets:          n.Rx.Packets.Value(),
-		RxBytes:            n.Rx.Bytes.Value(),
+		RxPackets:          n.Rx.Packets.Value() + st.fast.rxPackets.Load(),
+		RxBytes:            n.Rx.Bytes.Value() + st.fast.rxBytes.Load(),
 		TxPackets:          n.Tx.Packets.Value(),
 		TxBytes:            n.Tx.Bytes.Value(),
 		TxNoBufferSpace:    n.TxPacketsDroppedNoBufferSpace.Value(),

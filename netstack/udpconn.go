@@ -24,6 +24,9 @@ type UDPConn struct {
 	wq *waiter.Queue
 	gc *gonet.UDPConn // writes, Close, LocalAddr, RemoteAddr, write deadline
 
+	unregister func()    // removes the socket's port from the fast path; nil if not there
+	closeOnce  sync.Once // for unregister
+
 	// rmu serializes the endpoint reads that use w, so w does not escape per read.
 	rmu sync.Mutex
 	w   sliceWriter
@@ -199,6 +202,11 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.gc.Wr
 
 // Close closes the socket; blocked reads return net.ErrClosed.
 func (c *UDPConn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.unregister != nil {
+			c.unregister()
+		}
+	})
 	c.dmu.Lock()
 	if c.rTimer != nil {
 		c.rTimer.Stop()
