@@ -128,9 +128,7 @@ func TestAssembleLayout(t *testing.T) {
 	if total != pl.Filesz || lo%metal.PayloadAlign != 0 {
 		t.Errorf("total %d (segment %d), loader offset %#x", total, pl.Filesz, lo)
 	}
-	if !bytes.Equal(data[lo:lo+ls], lb) {
-		t.Error("embedded loader differs from the input")
-	}
+	checkLoadedPart(t, data[lo:lo+ls], lb)
 	if !bytes.Equal(data[ao:ao+as], args) {
 		t.Errorf("argv/env block = %q, want %q", data[ao:ao+as], args)
 	}
@@ -162,7 +160,7 @@ func TestAssembleRejects(t *testing.T) {
 	args := ArgvEnv("loader", nil, nil)
 	wrongMachine := append([]byte{}, lb...)
 	binary.BigEndian.PutUint16(wrongMachine[18:], uint16(elf.EM_X86_64))
-	huge := append(append([]byte{}, lb...), make([]byte, 70<<20)...)
+	huge := growLastLoad(t, lb, 70<<20)
 	self, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
@@ -203,4 +201,73 @@ func TestBuildWritesImage(t *testing.T) {
 	if err := Build(context.Background(), Options{Loader: "./nonexistent", Out: out, Dir: ".."}); err == nil || !strings.Contains(err.Error(), "build loader ./nonexistent") {
 		t.Errorf("Build(nonexistent loader) = %v", err)
 	}
+}
+
+// checkLoadedPart checks the loader ELF embedded in the payload against the input: the same
+// header and program headers, every segment's file bytes unchanged, and nothing after the last
+// of them (no DWARF, symbols or section headers).
+func checkLoadedPart(t *testing.T, got, in []byte) {
+	t.Helper()
+	gf, err := elf.NewFile(bytes.NewReader(got))
+	if err != nil {
+		t.Fatalf("embedded loader is not an ELF: %v", err)
+	}
+	inf, err := elf.NewFile(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gf.Sections) != 0 || len(got) >= len(in) {
+		t.Errorf("embedded loader: %d sections, %d bytes (input %d): want no sections and fewer bytes", len(gf.Sections), len(got), len(in))
+	}
+	if gf.Entry != inf.Entry || len(gf.Progs) != len(inf.Progs) {
+		t.Fatalf("embedded loader: entry %#x with %d program headers, input %#x with %d", gf.Entry, len(gf.Progs), inf.Entry, len(inf.Progs))
+	}
+	// the ELF header (inside the text segment) differs only in the section-header fields:
+	// e_shoff (40..47), e_shnum (60..61), e_shstrndx (62..63)
+	want := append([]byte{}, in...)
+	copy(want[40:48], make([]byte, 8))
+	copy(want[60:64], make([]byte, 4))
+	end := uint64(0)
+	for i, p := range gf.Progs {
+		if p.ProgHeader != inf.Progs[i].ProgHeader {
+			t.Errorf("program header %d = %+v, input %+v", i, p.ProgHeader, inf.Progs[i].ProgHeader)
+		}
+		if p.Filesz > 0 && !bytes.Equal(got[p.Off:p.Off+p.Filesz], want[p.Off:p.Off+p.Filesz]) {
+			t.Errorf("segment %d (%#x) differs from the input", i, p.Vaddr)
+		}
+		end = max(end, p.Off+p.Filesz)
+	}
+	if uint64(len(got)) != end {
+		t.Errorf("embedded loader has %d bytes, its segments end at %d", len(got), end)
+	}
+}
+
+// growLastLoad returns a copy of the ELF b whose last PT_LOAD has n more bytes in the file and
+// in memory (zeros appended to the file), so the loaded part itself grows by n.
+func growLastLoad(t *testing.T, b []byte, n uint64) []byte {
+	t.Helper()
+	out := append(append([]byte{}, b...), make([]byte, n)...)
+	be := binary.BigEndian
+	phoff, phentsize, phnum := be.Uint64(out[32:]), uint64(be.Uint16(out[54:])), uint64(be.Uint16(out[56:]))
+	last := -1
+	for i := uint64(0); i < phnum; i++ {
+		if elf.ProgType(be.Uint32(out[phoff+i*phentsize:])) == elf.PT_LOAD {
+			last = int(i)
+		}
+	}
+	if last < 0 {
+		t.Fatal("loader has no PT_LOAD")
+	}
+	ph := out[phoff+uint64(last)*phentsize:]
+	off, filesz := be.Uint64(ph[8:]), be.Uint64(ph[32:])
+	// move the segment's bytes to the end of the file so that the n zeros follow them
+	seg := append([]byte{}, out[off:off+filesz]...)
+	newOff := alignUp(uint64(len(b)), 0x10000) + off%0x10000
+	out = append(out[:len(b)], make([]byte, newOff-uint64(len(b)))...)
+	out = append(append(out, seg...), make([]byte, n)...)
+	ph = out[phoff+uint64(last)*phentsize:]
+	be.PutUint64(ph[8:], newOff)
+	be.PutUint64(ph[32:], filesz+n)
+	be.PutUint64(ph[40:], be.Uint64(ph[40:])+n)
+	return out
 }
