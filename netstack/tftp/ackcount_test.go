@@ -103,7 +103,7 @@ func (s *ackCountingServer) serve() {
 			s.acks++
 			if sess := s.sessions[key]; sess != nil && len(p) >= headerLen {
 				b := int(p.block())
-				if b > sess.sent%65536 && sess.sent < 65536 {
+				if sent := sess.sent; b > sent%65536 && sent < 65536 {
 					s.violations = append(s.violations, fmt.Sprintf("session %d: ACK %d for a block not sent yet (%d sent)", sess.n, b, sess.sent))
 				}
 				if b > sess.highAck {
@@ -214,6 +214,21 @@ func TestPipelineAckCounting(t *testing.T) {
 	if _, _, ahead := s.stats(); ahead != 16 {
 		t.Errorf("at most %d blocks were in flight, want 16", ahead)
 	}
+	t.Run("rollover", func(t *testing.T) {
+		// More than 65535 blocks: libslirp's block number wraps to 0 (it sends (n+1) & 0xffff).
+		data := pattern(65540*8 + 3)
+		s := startAckCountingServer(t, map[string][]byte{"f": data}, nil)
+		c := &Client{Listen: hostListen, Options: Options{BlockSize: 8, Pipeline: 16}}
+		m := &memFile{}
+		res, err := c.Get(guardCtx(t), s.addr(), "f", m)
+		if err != nil {
+			t.Fatalf("Get = %v", err)
+		}
+		if !bytes.Equal(m.bytes(), data) || res.Pipeline != 16 || res.Stats.Restarts != 0 {
+			t.Errorf("Get wrote %d bytes (equal %v), pipeline %d, restarts %d; want the file pipelined without restart",
+				len(m.bytes()), bytes.Equal(m.bytes(), data), res.Pipeline, res.Stats.Restarts)
+		}
+	})
 }
 
 // TestPipelineLoss loses blocks on the libslirp look-alike: the client cannot get them again from such a server,

@@ -476,25 +476,27 @@ func (t *transfer) run(withOptions bool, pipeline int) (outcome, error) {
 		return outcomeDone, err
 	}
 	for {
-		if err := t.ctx.Err(); err != nil {
-			to := t.server
-			if s.tid.IsValid() {
-				to = s.tid
-			}
-			return outcomeDone, t.abort(to, ErrCodeUndefined, "transfer cancelled", err)
-		}
-		if t.fired.Swap(false) {
-			if next, err := s.expired(); err != nil || next != outcomeDone {
-				return next, err
-			}
-		}
 		n, from, err := t.read()
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && t.settle() {
-				continue
+			if !errors.As(err, &ne) || !ne.Timeout() || !t.settle() {
+				return outcomeDone, fmt.Errorf("receive: %w", err)
 			}
-			return outcomeDone, fmt.Errorf("receive: %w", err)
+			// Interrupted (interrupt runs before the context or the timer is looked at here, so neither
+			// is missed): the context ended or the timer fired.
+			if err := t.ctx.Err(); err != nil {
+				to := t.server
+				if s.tid.IsValid() {
+					to = s.tid
+				}
+				return outcomeDone, t.abort(to, ErrCodeUndefined, "transfer cancelled", err)
+			}
+			if t.fired.Swap(false) {
+				if next, err := s.expired(); err != nil || next != outcomeDone {
+					return next, err
+				}
+			}
+			continue
 		}
 		t.res.Stats.PacketsReceived++
 		next, finished, err := s.handle(packet(t.buf[:n]), from)
