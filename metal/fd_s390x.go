@@ -499,7 +499,7 @@ func fdChanged(fd int64) {
 			epregs[i].edge = true
 		}
 	}
-	for i := range threads {
+	for i := 0; i < maxUsed; i++ {
 		t := &threads[i]
 		if t.state != threadBlocked {
 			continue

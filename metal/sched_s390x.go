@@ -28,6 +28,11 @@ var (
 	switches    uint64
 	maxUsed     int    // threads[maxUsed:] have never been used: loops stop there
 	lastCKC     uint64 // value last loaded into the clock comparator (0 = none yet)
+
+	// dispatch's O(1) common case (the same thread continues, no deadline due) needs these two,
+	// kept by every change of a thread's state (newThread, block, wake, expire, exitThread).
+	nRunnable    int    // threads in threadRunnable
+	nextDeadline uint64 // no blocked thread's deadline is earlier (0 = none); may be stale-early
 )
 
 func current() *tcb { return &threads[curIdx] }
@@ -48,6 +53,7 @@ func newThread() *tcb {
 			t.state = threadRunnable
 			t.altFlags = ssDisable
 			liveThreads++
+			nRunnable++
 			return t
 		}
 	}
@@ -57,6 +63,12 @@ func newThread() *tcb {
 // block parks t until woken or until deadline (TOD, 0 = none); on a timeout the syscall
 // returns timeoutResult.
 func block(t *tcb, kind uint8, deadline uint64, timeoutResult int64) int64 {
+	if t.state == threadRunnable {
+		nRunnable--
+	}
+	if deadline != 0 && (nextDeadline == 0 || deadline < nextDeadline) {
+		nextDeadline = deadline
+	}
 	t.state = threadBlocked
 	t.waitKind = kind
 	t.deadline = deadline
@@ -66,6 +78,9 @@ func block(t *tcb, kind uint8, deadline uint64, timeoutResult int64) int64 {
 
 // wake makes a blocked thread runnable with syscall result r.
 func wake(t *tcb, r int64) {
+	if t.state != threadRunnable {
+		nRunnable++
+	}
 	t.state = threadRunnable
 	t.waitKind = waitNone
 	t.deadline = 0
@@ -81,6 +96,7 @@ func deadlineAfter(ns uint64) uint64 {
 }
 
 // expire wakes every thread whose deadline has passed and returns the earliest deadline left.
+// dispatch calls it only when nextDeadline has passed.
 func expire(now uint64) uint64 {
 	next := uint64(0)
 	for i := 0; i < maxUsed; i++ {
@@ -89,6 +105,7 @@ func expire(now uint64) uint64 {
 			continue
 		}
 		if t.deadline <= now {
+			nRunnable++
 			t.state = threadRunnable
 			t.waitKind = waitNone
 			t.deadline = 0
@@ -116,31 +133,34 @@ func pick() int {
 	return -1
 }
 
+// othersRunnable reports whether a thread other than the runnable thread i could run.
 func othersRunnable(i int) bool {
-	for k := 0; k < maxUsed; k++ {
-		if k != i && threads[k].state == threadRunnable {
-			return true
-		}
-	}
-	return false
+	return nRunnable > 1 || (nRunnable == 1 && threads[i].state != threadRunnable)
 }
 
 // dispatch runs the next thread or idles. It is the tail of every handler; never returns.
+// The common case — the current thread continues and no deadline is due — scans no thread.
 func dispatch() {
 	for {
 		now := stckf()
-		next := expire(now)
+		next := nextDeadline
+		if next != 0 && next <= now {
+			next = expire(now)
+			nextDeadline = next
+		}
 		i := pick()
 		rotate = false
 		if i < 0 {
+			if nicIdle(now, next) {
+				continue // bounded halt-polling found a frame and woke its reader
+			}
 			if next == 0 && !nicCanWake() {
 				deadlock()
 			}
 			if next == 0 {
 				next = ^uint64(0) // only an I/O interruption can end this wait
 			}
-			setClockComparator(next)
-			lastCKC = next
+			armClock(now, next)
 			curIdx = -1
 			curTCB = tcbAddr(&idleTCB)
 			idleWait()
@@ -168,12 +188,24 @@ func dispatch() {
 		if ckc == 0 {
 			ckc = ^uint64(0)
 		}
-		if ckc != lastCKC {
-			setClockComparator(ckc)
-			lastCKC = ckc
-		}
+		armClock(now, ckc)
 		resume()
 	}
+}
+
+// armClock makes the clock comparator fire no later than at (TOD; ^0 = never needed). SCKC is
+// not cheap under QEMU TCG (its helper takes the iothread lock to move a QEMU timer: it was most
+// of dispatch's samples in the flood profile) and the wanted value changes on nearly every trap
+// (each epoll_pwait or futex timeout is a new deadline, each switch a new slice end), so the
+// comparator is moved only when it must fire earlier than it is set to, or when it has passed
+// (its interruption condition then stays pending until it is moved). A comparator left earlier
+// than needed fires once spuriously; extTrap's dispatch then sets it right.
+func armClock(now, at uint64) {
+	if lastCKC != 0 && lastCKC > now && lastCKC <= at {
+		return
+	}
+	setClockComparator(at)
+	lastCKC = at
 }
 
 // deadlock stops the machine when every thread waits with no deadline and nothing (no device)
@@ -224,6 +256,9 @@ func sysCloneThread(parent *tcb, flags, stack uint64) int64 {
 }
 
 func exitThread(t *tcb, code uint64) {
+	if t.state == threadRunnable {
+		nRunnable--
+	}
 	t.state = threadFree
 	liveThreads--
 	if liveThreads == 0 {
@@ -301,7 +336,7 @@ func sysFutexOp(t *tcb, addr, op, val, ts uint64) int64 {
 		return block(t, waitFutex, deadline, -eTIMEDOUT)
 	case futexWake, futexWakeBitset:
 		n := int64(0)
-		for i := range threads {
+		for i := 0; i < maxUsed; i++ {
 			w := &threads[i]
 			if n >= int64(int32(val)) {
 				break

@@ -17,6 +17,7 @@ type fakeCSS struct {
 	noMSS   bool // CHSC set-domain-attributes unsupported (cc 3)
 	mssOn   bool
 	clock   uint64
+	onNow   func() // called on each clock read (a device acting while the driver polls)
 	logging bool
 }
 
@@ -55,6 +56,7 @@ type fakeDev struct {
 	hang      bool           // never complete channel programs
 	refuseFOK bool           // reject FEATURES_OK
 	noNotify  bool           // set VIRTQ_USED_F_NO_NOTIFY on the RX ring
+	backlog   [][]byte       // offer: frames queued while the RX ring had no buffer (QEMU's net queue)
 	holdTX    bool           // keep TX buffers instead of returning them at once
 	heldTX    []uint16       // TX heads held
 	sent      [][]byte       // frames the driver transmitted
@@ -177,6 +179,9 @@ func (f *fakeCSS) Chsc(area uint64) CC {
 
 func (f *fakeCSS) Now() uint64 {
 	f.clock += 4096 * 1000 // 1 ms per read
+	if f.onNow != nil {
+		f.onNow()
+	}
 	return f.clock
 }
 
@@ -404,6 +409,9 @@ func (f *fakeCSS) Notify(sid SubchannelID, queue uint16, cookie int64) int64 {
 	if queue == queueTX {
 		f.runTX(d)
 	}
+	if queue == queueRX {
+		f.flushBacklog(d)
+	}
 	if d.noNotify {
 		binary.LittleEndian.PutUint16(f.bytes(d.queues[queueRX].up, 2), usedFNoNotify)
 	}
@@ -474,6 +482,33 @@ func (f *fakeCSS) deliver(d *fakeDev, frame []byte, usedLen uint32) bool {
 		f.interrupt(d, queueRX)
 	}
 	return true
+}
+
+// offer hands a frame to the device as QEMU's virtio-net receives one (hw/net/virtio-net.c,
+// virtio_net_has_buffers): with a backlog or no buffer posted it switches RX notifications on
+// (clears VIRTQ_USED_F_NO_NOTIFY) and queues the frame until the driver's next RX notification;
+// otherwise it switches notifications off and places the frame.
+func (f *fakeCSS) offer(d *fakeDev, frame []byte) {
+	if len(d.backlog) > 0 || f.rxPosted(d) == 0 {
+		binary.LittleEndian.PutUint16(f.bytes(d.queues[queueRX].up, 2), 0)
+		d.backlog = append(d.backlog, frame)
+		return
+	}
+	binary.LittleEndian.PutUint16(f.bytes(d.queues[queueRX].up, 2), usedFNoNotify)
+	f.deliver(d, frame, 0)
+}
+
+// flushBacklog delivers queued frames while buffers last (virtio_net_handle_rx →
+// qemu_flush_queued_packets), leaving notifications on if frames remain.
+func (f *fakeCSS) flushBacklog(d *fakeDev) {
+	for len(d.backlog) > 0 && f.rxPosted(d) > 0 {
+		binary.LittleEndian.PutUint16(f.bytes(d.queues[queueRX].up, 2), usedFNoNotify)
+		f.deliver(d, d.backlog[0], 0)
+		d.backlog = d.backlog[1:]
+	}
+	if len(d.backlog) > 0 {
+		binary.LittleEndian.PutUint16(f.bytes(d.queues[queueRX].up, 2), 0)
+	}
 }
 
 // rxPosted returns how many RX buffers the driver has made available and the device not used.

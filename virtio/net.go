@@ -28,6 +28,8 @@ type Stats struct {
 	TxBadID     uint64 // TX used entries naming a descriptor not in flight
 	TxKicks     uint64 // TX notifications (diag 0x500)
 	Interrupts  uint64 // I/O interruptions handled by Interrupt
+	Polls       uint64 // PollRX calls that watched the RX ring (idle halt-polling)
+	PollHits    uint64 // of them, those that found a frame (no interruption needed)
 }
 
 // Events tells metal which waiters an interruption may have made runnable.
@@ -67,6 +69,9 @@ type Net[C Channel] struct {
 	rxCur    int32              // descriptor of the frame being read (Peek..Release), or -1
 	rxCurLen uint32
 	rxQuiet  bool // RX interrupts are off: the reader was told frames wait and has not drained them
+	// rxUnkicked counts RX buffers published since the driver last looked at the device's
+	// VIRTQ_USED_F_NO_NOTIFY flag (see repostRX).
+	rxUnkicked uint16
 
 	tx        Ring
 	txFree    [MaxQueueSize]uint16 // stack of free TX descriptors
@@ -261,14 +266,41 @@ func (d *Net[C]) kick(queue uint16) {
 	}
 }
 
-// repostRX gives RX buffer id back to the device.
+// RxKickBatch is how many RX buffers the driver gives back before it looks whether the device
+// wants to be told. QEMU's virtio-net asks for RX notifications only after it found the ring
+// empty (virtio_net_has_buffers) and then queues the frames it cannot place; one notification
+// makes it deliver as many queued frames as there are buffers. Telling it of every buffer on its
+// own (as a reader that gives buffers back one by one would) costs a DIAG 500 exit — and a
+// single-frame delivery inside it — per frame while the guest is behind. Buffers are announced
+// in batches instead, and always before the reader can wait: Peek announces the rest when it
+// finds the ring empty, and metal calls FlushRX before its enabled wait.
+const RxKickBatch = 32
+
+// repostRX gives RX buffer id back to the device. The buffer is published at once (a device
+// that did not ask for notifications sees it); the device is notified per RxKickBatch buffers.
 func (d *Net[C]) repostRX(id uint16) {
 	d.rxPosted[id] = true
 	d.rx.push(d.rxRing(), id)
 	d.rx.publish(d.rxRing())
-	if d.rx.needsKick(d.rxRing()) {
-		d.kick(queueRX)
+	d.rxUnkicked++
+	if d.rxUnkicked >= RxKickBatch {
+		d.FlushRX()
 	}
+}
+
+// FlushRX notifies the device of the RX buffers published since the last look at its
+// notification flag, if it asked to be told, and reports whether it did. metal calls it before
+// it waits for an interruption.
+func (d *Net[C]) FlushRX() bool {
+	if d.rxUnkicked == 0 {
+		return false
+	}
+	d.rxUnkicked = 0
+	if !d.rx.needsKick(d.rxRing()) {
+		return false
+	}
+	d.kick(queueRX)
+	return true
 }
 
 // Peek returns the next received frame (without the net header) in place, or ErrAgain. The frame
@@ -280,12 +312,19 @@ func (d *Net[C]) Peek() ([]byte, Status) {
 	if !d.ready {
 		return nil, ErrNotReady
 	}
+	flushed := false
 	for d.rxCur < 0 {
 		id, n, ok := d.rx.used(d.rxRing())
 		if !ok {
 			if d.rxQuiet { // drained: interrupt again for the next frame, then look once more
 				d.rxQuiet = false
 				d.rx.setInterrupts(d.rxRing(), true)
+				continue
+			}
+			// The reader may wait next, so the device must know every buffer. QEMU places the
+			// frames it queued while starved during the notification: look once more.
+			if !flushed && d.FlushRX() {
+				flushed = true
 				continue
 			}
 			return nil, ErrAgain
@@ -474,6 +513,43 @@ func (d *Net[C]) Interrupt() Events {
 	}
 	return ev
 }
+
+// PollRX is bounded halt-polling: metal calls it when nothing is runnable, before it loads the
+// enabled-wait PSW. With RX interruptions off it watches the used ring in memory (no I/O
+// instruction, no exit to the hypervisor) until a frame arrives or the TOD clock (C.Now)
+// reaches deadline. A frame found returns EventReadable with RX interruptions left off, as
+// Interrupt leaves them (the reader drains the ring, then Peek switches them on again), so no
+// interruption and no TSCH is spent on it. Otherwise RX interruptions are switched back on and
+// the ring checked once more (a frame that raced with switching them on is reported here, not
+// lost), and PollRX returns 0: the caller then waits for the interruption.
+// It returns 0 at once when the reader already knows frames wait (RX interruptions are off).
+func (d *Net[C]) PollRX(deadline uint64) Events {
+	if !d.ready || d.rxQuiet {
+		return 0
+	}
+	d.stats.Polls++
+	d.rx.setInterrupts(d.rxRing(), false)
+	for {
+		if d.rx.Pending(d.rxRing()) != 0 {
+			break
+		}
+		if d.ch.Now() >= deadline {
+			d.rx.setInterrupts(d.rxRing(), true)
+			if d.rx.Pending(d.rxRing()) == 0 {
+				return 0
+			}
+			d.rx.setInterrupts(d.rxRing(), false)
+			break
+		}
+	}
+	d.stats.PollHits++
+	d.rxQuiet = true
+	return EventReadable
+}
+
+// Activity returns a number that changes whenever a frame is received or sent (metal polls
+// before an idle wait only when the NIC was busy since the last one).
+func (d *Net[C]) Activity() uint64 { return d.stats.RxFrames + d.stats.TxFrames + d.stats.Interrupts }
 
 // Reset stops the device for the kernel handoff: VDEV_RESET (the device forgets the rings and stops
 // DMA), then the subchannel is disabled. The driver is unusable afterwards.

@@ -363,6 +363,133 @@ func TestReceiveWrapsIndices(t *testing.T) {
 	}
 }
 
+// TestReceiveBatchesRefillNotifications floods a device that behaves like QEMU's virtio-net (it
+// asks for RX notifications only after it ran out of buffers and queues frames meanwhile): every
+// frame must arrive, in order, and the driver must announce returned buffers in batches — about
+// one notification per RxKickBatch frames, not one per frame — and never leave the device
+// starved once the reader found the ring empty.
+func TestReceiveBatchesRefillNotifications(t *testing.T) {
+	nic := newFakeNet(0, 0, 1)
+	f, dma := newFakeCSS(t, nic)
+	f.logging = false
+	d := initNet(t, f, dma, IPLDevice{})
+	const total = 5000
+	for i := 0; i < total; i++ {
+		f.offer(nic, frame(60+i%900, byte(i)))
+	}
+	if len(nic.backlog) != total-int(d.rx.Num()) {
+		t.Fatalf("backlog %d, want %d (the ring holds %d)", len(nic.backlog), total-int(d.rx.Num()), d.rx.Num())
+	}
+	kicks0 := nic.kicks[queueRX]
+	buf := make([]byte, 2048)
+	for i := 0; i < total; i++ {
+		n, st := d.Receive(buf)
+		if st == ErrAgain {
+			t.Fatalf("frame %d: ring empty with %d frames queued at the device (driver left it starved)", i, len(nic.backlog))
+		}
+		want := frame(60+i%900, byte(i))
+		if st != OK || !bytes.Equal(buf[:n], want) {
+			t.Fatalf("frame %d: Receive = %d, %v", i, n, st)
+		}
+	}
+	if _, st := d.Receive(buf); st != ErrAgain {
+		t.Errorf("Receive after the flood = %v, want ErrAgain", st)
+	}
+	kicks := nic.kicks[queueRX] - kicks0
+	if max := (total - int(d.rx.Num())) / 16; kicks > max || kicks == 0 {
+		t.Errorf("%d RX notifications for %d queued frames, want 1..%d (batches, not one per frame)", kicks, total-int(d.rx.Num()), max)
+	}
+	if d.Stats().RxKicks != uint64(nic.kicks[queueRX]) {
+		t.Errorf("RxKicks = %d, device saw %d", d.Stats().RxKicks, nic.kicks[queueRX])
+	}
+}
+
+// TestReceiveEmptyRingAnnouncesBuffers uses a ring smaller than RxKickBatch, so only the reader
+// finding the ring empty can tell the starved device of the buffers it gave back.
+func TestReceiveEmptyRingAnnouncesBuffers(t *testing.T) {
+	nic := newFakeNet(0, 0, 1)
+	nic.maxQueue[queueRX] = 16
+	f, dma := newFakeCSS(t, nic)
+	d := initNet(t, f, dma, IPLDevice{})
+	const total = 100
+	for i := 0; i < total; i++ {
+		f.offer(nic, frame(80, byte(i)))
+	}
+	buf := make([]byte, 2048)
+	for i := 0; i < total; i++ {
+		if n, st := d.Receive(buf); st != OK || !bytes.Equal(buf[:n], frame(80, byte(i))) {
+			t.Fatalf("frame %d: Receive = %d, %v with %d frames queued at the device", i, n, st, len(nic.backlog))
+		}
+	}
+	if len(nic.backlog) != 0 {
+		t.Errorf("%d frames left queued at the device", len(nic.backlog))
+	}
+}
+
+// TestPollRX checks bounded halt-polling: a frame that arrives while the driver watches the ring
+// is reported without an interruption; a poll that times out switches RX interruptions back on,
+// and a frame that lands just as it gives up is reported, not left for an interruption that the
+// device was told not to raise.
+func TestPollRX(t *testing.T) {
+	const ms = 4096 * 1000
+	nic := newFakeNet(0, 0, 1)
+	f, dma := newFakeCSS(t, nic)
+	d := initNet(t, f, dma, IPLDevice{})
+	rxFlags := func() uint16 { return f.availFlags(&nic.queues[queueRX]) }
+	buf := make([]byte, 2048)
+
+	// Nothing arrives: bounded by the deadline, interruptions on again.
+	start := f.clock
+	if ev := d.PollRX(f.clock + 5*ms); ev != 0 {
+		t.Fatalf("PollRX with no frame = %v", ev)
+	}
+	if f.clock-start > 7*ms || rxFlags()&availFNoInterrupt != 0 {
+		t.Errorf("idle poll: %d ms, avail flags %#x; want about 5 ms and RX interruptions on", (f.clock-start)/ms, rxFlags())
+	}
+
+	// A frame arrives during the poll: found in memory, no interruption raised.
+	irqs, reads := nic.irqs, 0
+	f.onNow = func() {
+		if reads++; reads == 3 {
+			f.deliver(nic, frame(64, 1), 0)
+		}
+	}
+	if ev := d.PollRX(f.clock + 50*ms); ev != EventReadable {
+		t.Fatalf("PollRX with a frame arriving = %v, want EventReadable", ev)
+	}
+	if nic.irqs != irqs || reads > 4 {
+		t.Errorf("frame found by polling: %d interruptions raised, %d clock reads; want 0 and about 3", nic.irqs-irqs, reads)
+	}
+	if ev := d.PollRX(f.clock + 5*ms); ev != 0 {
+		t.Errorf("PollRX while the reader has not drained = %v, want 0 at once", ev)
+	}
+	if n, st := d.Receive(buf); st != OK || n != 64 {
+		t.Fatalf("Receive = %d, %v", n, st)
+	}
+	if _, st := d.Receive(buf); st != ErrAgain || rxFlags()&availFNoInterrupt != 0 {
+		t.Fatalf("drained: Receive = %v, avail flags %#x; want ErrAgain, RX interruptions on", st, rxFlags())
+	}
+
+	// A frame lands as the poll gives up (after its last look, before interruptions are on).
+	deadline, landed := f.clock+3*ms, false
+	f.onNow = func() {
+		if f.clock >= deadline && !landed {
+			landed = true
+			f.deliver(nic, frame(70, 2), 0)
+		}
+	}
+	if ev := d.PollRX(deadline); ev != EventReadable {
+		t.Fatalf("PollRX with a frame at the deadline = %v, want EventReadable", ev)
+	}
+	f.onNow = nil
+	if n, st := d.Receive(buf); st != OK || n != 70 {
+		t.Fatalf("Receive = %d, %v", n, st)
+	}
+	if s := d.Stats(); s.Polls != 3 || s.PollHits != 2 {
+		t.Errorf("Polls=%d PollHits=%d, want 3 and 2", s.Polls, s.PollHits)
+	}
+}
+
 func TestTransmit(t *testing.T) {
 	nic := newFakeNet(0, 0, 1)
 	f, dma := newFakeCSS(t, nic)
