@@ -124,6 +124,7 @@ func New(cfg Config) (*Stack, error) {
 		}
 		link = st.tap
 	}
+	st.coalesceTCP(cfg)
 	if cfg.WrapLink != nil {
 		link = cfg.WrapLink(link)
 	}
@@ -407,7 +408,7 @@ func (st *Stack) Stats() Stats {
 	s := st.s.Stats()
 	n := st.s.NICInfo()[NICID].Stats
 	return Stats{
-		RxPackets:          n.Rx.Packets.Value() + st.fast.rxPackets.Load(),
+		RxPackets:          n.Rx.Packets.Value() + st.fast.rxPackets.Load() + st.framesMerged(),
 		RxBytes:            n.Rx.Bytes.Value() + st.fast.rxBytes.Load(),
 		TxPackets:          n.Tx.Packets.Value(),
 		TxBytes:            n.Tx.Bytes.Value(),

@@ -43,6 +43,9 @@ type tapLink struct {
 
 	// readErr is the error that ended the reader (nil while it runs or after a clean stop).
 	readErr error
+
+	// co, if set, merges the TCP data frames of a burst (tcpcoalesce.go); the reader owns it.
+	co *tcpCoalescer
 }
 
 var _ stack.LinkEndpoint = (*tapLink)(nil)
@@ -105,6 +108,7 @@ func (l *tapLink) readLoop() {
 				// more: after the first frame, so a lock-step reply (a TFTP ACK) leaves
 				// before the read that finds the queue empty, then every rxBatch frames,
 				// so with one CPU a flood does not fill their buffers unread.
+				l.deliverCoalesced()
 				runtime.Gosched()
 			}
 			if v == nil {
@@ -115,6 +119,7 @@ func (l *tapLink) readLoop() {
 			case err == unix.EINTR:
 				continue
 			case err == unix.EAGAIN:
+				l.deliverCoalesced()
 				return false // wait for the poller
 			case err != nil:
 				readErr = err
@@ -125,6 +130,19 @@ func (l *tapLink) readLoop() {
 			}
 			if n >= v.Size() { // truncated: longer than the MTU allows
 				continue
+			}
+			if l.co != nil {
+				switch verdict, prev := l.co.offer(v, n); verdict {
+				case coalesceMerged: // payload copied: v is read into again
+					continue
+				case coalesceHeld: // the coalescer keeps v
+					v = nil
+					if prev != nil {
+						l.deliver(prev)
+					}
+					continue
+				}
+				l.deliverCoalesced()
 			}
 			v.CapLength(n)
 			l.deliver(v)
@@ -139,6 +157,16 @@ func (l *tapLink) readLoop() {
 		l.mu.Lock()
 		l.readErr = err
 		l.mu.Unlock()
+	}
+}
+
+// deliverCoalesced delivers the packet the coalescer holds, if any.
+func (l *tapLink) deliverCoalesced() {
+	if l.co == nil {
+		return
+	}
+	if v := l.co.take(); v != nil {
+		l.deliver(v)
 	}
 }
 
