@@ -132,13 +132,10 @@ func (l *tapLink) readLoop() {
 				continue
 			}
 			if l.co != nil {
-				switch verdict, prev := l.co.offer(v, n); verdict {
-				case coalesceMerged: // payload copied: v is read into again
-					continue
-				case coalesceHeld: // the coalescer keeps v
+				if taken, prev := l.co.offer(v, n); taken {
 					v = nil
-					if prev != nil {
-						l.deliver(prev)
+					if prev.Size() > 0 {
+						l.deliverBuffer(prev)
 					}
 					continue
 				}
@@ -165,14 +162,17 @@ func (l *tapLink) deliverCoalesced() {
 	if l.co == nil {
 		return
 	}
-	if v := l.co.take(); v != nil {
-		l.deliver(v)
+	if b, ok := l.co.take(); ok {
+		l.deliverBuffer(b)
 	}
 }
 
 // deliver hands one received frame (v, which it takes over) to the stack.
-func (l *tapLink) deliver(v *buffer.View) {
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+func (l *tapLink) deliver(v *buffer.View) { l.deliverBuffer(buffer.MakeWithView(v)) }
+
+// deliverBuffer hands one received frame (b, which it takes over) to the stack.
+func (l *tapLink) deliverBuffer(b buffer.Buffer) {
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: b})
 	defer pkt.DecRef()
 	hdr, ok := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
 	if !ok {

@@ -15,7 +15,8 @@ import (
 // in one wake-up, at most rxBatch) into one IPv4 packet of up to 64 KiB before gVisor sees them:
 // a software GRO in the tap link's reader. gVisor then builds one packet buffer and runs IPv4
 // input, the TCP demultiplexer, segment processing, the receive queue and the reader's wake-up
-// once per burst instead of once per 1460-byte frame.
+// once per burst instead of once per 1460-byte frame. Nothing is copied: the packet is the first
+// frame's view followed by the other frames' views trimmed to their payload.
 //
 // Why: under QEMU TCG an HTTP download through slirp is bound by the guest's instructions per
 // frame, and gVisor's per-segment work was most of them (≈ 50 µs per frame; bench/httpceiling.sh
@@ -31,17 +32,18 @@ import (
 // packet carries the first segment's headers (flags ORed, the last window) and a TCP checksum
 // computed from the segments' checksum fields and headers alone, without a pass over the data:
 // it verifies exactly when every merged segment did, and gVisor still verifies it. A burst of
-// one frame is delivered unchanged (no copy). The tap link takes the pending packet at the end
-// of each burst (before it yields, and when the device queue is empty), so nothing waits.
+// one frame is delivered unchanged. The tap link takes the pending packet at the end of each
+// burst (before it yields, and when the device queue is empty), so nothing waits.
 //
 // The coalescer is used by the reader goroutine only.
 type tcpCoalescer struct {
 	mac tcpip.LinkAddress
 
-	// pending is the packet being built: the first frame's view as read, or (merged) a 64 KiB
-	// view with the first frame's headers and all payloads. nil when nothing is pending.
-	pending *buffer.View
-	merged  bool
+	// pending is the packet being built (the first frame's view, then payload views); hdr is the
+	// first frame's Ethernet, IPv4 and TCP headers inside it. Empty when nothing is pending.
+	pending buffer.Buffer
+	hdr     []byte
+	frames  int
 	next    uint32 // sequence number that continues the pending segment
 	sum     uint16 // one's complement sum of the pending payload
 	odd     bool   // the pending payload has odd length (nothing may follow: byte lanes)
@@ -50,13 +52,6 @@ type tcpCoalescer struct {
 	// to RxPackets, which counts frames).
 	framesMerged atomic.Uint64
 }
-
-// offer's verdicts on a frame.
-const (
-	coalesceNo     = iota // not mergeable: deliver take() first, then the frame
-	coalesceMerged        // its payload joined the pending packet; the caller keeps the view
-	coalesceHeld          // it is the new pending packet (the coalescer owns the view now)
-)
 
 // Header offsets in an Ethernet frame.
 const (
@@ -105,79 +100,72 @@ func (c *tcpCoalescer) parseTCPSegment(frame []byte) (tcpSegment, bool) {
 	return s, true
 }
 
-// offer looks at the frame in v's first n bytes. For coalesceHeld, prev (if not nil) is the
-// packet the frame replaced as pending, which the caller delivers first.
-func (c *tcpCoalescer) offer(v *buffer.View, n int) (verdict int, prev *buffer.View) {
+// offer looks at the frame in v's first n bytes. If it returns true, the coalescer took v
+// (merged, or as the new pending packet), and prev, if not empty, is the packet the frame
+// replaced as pending, which the caller delivers first. If it returns false, v is not mergeable:
+// the caller delivers take() first, then v.
+func (c *tcpCoalescer) offer(v *buffer.View, n int) (taken bool, prev buffer.Buffer) {
 	s, ok := c.parseTCPSegment(v.AsSlice()[:n])
 	if !ok {
-		return coalesceNo, nil
+		return false, buffer.Buffer{}
 	}
-	if c.appendSegment(s) {
+	if c.continues(s) {
+		v.CapLength(ipOff + len(s.ip))
+		v.TrimFront(tcpOff + int(s.tcp.DataOffset()))
+		c.pending.Append(v)
+		ptcp := header.TCP(c.hdr[tcpOff:])
+		ptcp.SetFlags(uint8(ptcp.Flags() | s.tcp.Flags()))
+		ptcp.SetWindowSize(s.tcp.WindowSize())
+		c.frames++
+		c.next += uint32(len(s.payload))
+		c.sum = checksum.Combine(c.sum, s.paySum)
+		c.odd = len(s.payload)%2 == 1
 		c.framesMerged.Add(1)
-		return coalesceMerged, nil
+		return true, buffer.Buffer{}
 	}
-	prev = c.take()
-	v.CapLength(n)
-	c.pending, c.merged = v, false
+	prev, _ = c.take()
+	v.CapLength(ipOff + len(s.ip))
+	c.hdr = v.AsSlice()[:tcpOff+int(s.tcp.DataOffset())]
+	c.pending = buffer.MakeWithView(v)
+	c.frames = 1
 	c.next = s.tcp.SequenceNumber() + uint32(len(s.payload))
 	c.sum = s.paySum
 	c.odd = len(s.payload)%2 == 1
-	return coalesceHeld, prev
+	return true, prev
 }
 
-// appendSegment adds s to the pending packet if it continues it.
-func (c *tcpCoalescer) appendSegment(s tcpSegment) bool {
-	if c.pending == nil || c.odd || s.tcp.SequenceNumber() != c.next {
+// continues reports whether s may be appended to the pending packet.
+func (c *tcpCoalescer) continues(s tcpSegment) bool {
+	if c.frames == 0 || c.odd || s.tcp.SequenceNumber() != c.next {
 		return false
 	}
-	p := c.pending.AsSlice()
-	pip := header.IPv4(p[ipOff:]) // total length not updated while merging
-	if !c.merged {
-		pip = pip[:pip.TotalLength()]
-	}
-	ptcp := header.TCP(pip[header.IPv4MinimumSize:])
+	size := int(c.pending.Size()) - ipOff // the IPv4 packet so far
+	pip, ptcp := header.IPv4(c.hdr[ipOff:]), header.TCP(c.hdr[tcpOff:])
 	off := int(s.tcp.DataOffset())
-	if len(pip)+len(s.payload) > 0xffff || ipOff+len(pip)+len(s.payload) > buffer.MaxChunkSize ||
-		!bytes.Equal(pip[12:20], s.ip[12:20]) || !bytes.Equal(ptcp[0:4], s.tcp[0:4]) ||
-		!bytes.Equal(ptcp[8:12], s.tcp[8:12]) || int(ptcp.DataOffset()) != off ||
-		!bytes.Equal(ptcp[header.TCPMinimumSize:off], s.tcp[header.TCPMinimumSize:off]) {
-		return false
-	}
-	if !c.merged {
-		v := buffer.NewView(buffer.MaxChunkSize)
-		v.Write(p[:ipOff+len(pip)])
-		c.pending.Release()
-		c.pending, c.merged = v, true
-	}
-	c.pending.Write(s.payload)
-	ptcp = header.TCP(c.pending.AsSlice()[tcpOff:])
-	ptcp.SetFlags(uint8(ptcp.Flags() | s.tcp.Flags()))
-	ptcp.SetWindowSize(s.tcp.WindowSize())
-	c.next += uint32(len(s.payload))
-	c.sum = checksum.Combine(c.sum, s.paySum)
-	c.odd = len(s.payload)%2 == 1
-	return true
+	return size+len(s.payload) <= 0xffff && len(c.hdr) == tcpOff+off &&
+		bytes.Equal(pip[12:20], s.ip[12:20]) && bytes.Equal(ptcp[0:4], s.tcp[0:4]) &&
+		bytes.Equal(ptcp[8:12], s.tcp[8:12]) && bytes.Equal(ptcp[header.TCPMinimumSize:off], s.tcp[header.TCPMinimumSize:off])
 }
 
-// take returns the pending packet as a frame ready for the stack (nil if none) and clears it.
-func (c *tcpCoalescer) take() *buffer.View {
-	v := c.pending
-	if v == nil {
-		return nil
+// take returns the pending packet as a frame ready for the stack and clears it; false if none.
+func (c *tcpCoalescer) take() (buffer.Buffer, bool) {
+	if c.frames == 0 {
+		return buffer.Buffer{}, false
 	}
-	c.pending = nil
-	if !c.merged {
-		return v
+	b := c.pending
+	if c.frames > 1 {
+		ip := header.IPv4(c.hdr[ipOff:])
+		ip.SetTotalLength(uint16(int(b.Size()) - ipOff))
+		ip.SetChecksum(0)
+		ip.SetChecksum(^checksum.Checksum(ip[:header.IPv4MinimumSize], 0))
+		tcp := header.TCP(c.hdr[tcpOff:])
+		tcp.SetChecksum(0)
+		ps := header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(),
+			uint16(int(b.Size())-tcpOff))
+		tcp.SetChecksum(^checksum.Combine(checksum.Combine(ps, checksum.Checksum(tcp, 0)), c.sum))
 	}
-	ip := header.IPv4(v.AsSlice()[ipOff:])
-	ip.SetTotalLength(uint16(len(ip)))
-	ip.SetChecksum(0)
-	ip.SetChecksum(^ip.CalculateChecksum())
-	tcp := header.TCP(ip[header.IPv4MinimumSize:])
-	tcp.SetChecksum(0)
-	ps := header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(tcp)))
-	tcp.SetChecksum(^checksum.Combine(checksum.Combine(ps, checksum.Checksum(tcp[:tcp.DataOffset()], 0)), c.sum))
-	return v
+	c.pending, c.hdr, c.frames = buffer.Buffer{}, nil, 0
+	return b, true
 }
 
 // coalesceTCP makes the tap link merge TCP data frames (tcpCoalescer). Other links, and a tap

@@ -31,24 +31,21 @@ func (h *coalesceHarness) frame(b []byte, dst tcpip.LinkAddress) {
 	v := buffer.NewViewSize(n + 64)
 	header.Ethernet(v.AsSlice()).Encode(&header.EthernetFields{DstAddr: dst, Type: header.IPv4ProtocolNumber})
 	copy(v.AsSlice()[header.EthernetMinimumSize:], b)
-	switch verdict, prev := h.c.offer(v, n); verdict {
-	case coalesceMerged:
-		v.Release()
-	case coalesceHeld:
-		h.emit(prev)
-	default:
-		h.emit(h.c.take())
-		v.CapLength(n)
-		h.emit(v)
-	}
-}
-
-func (h *coalesceHarness) emit(v *buffer.View) {
-	if v == nil {
+	if taken, prev := h.c.offer(v, n); taken {
+		h.emit(prev, prev.Size() > 0)
 		return
 	}
-	h.packets = append(h.packets, append([]byte(nil), v.AsSlice()[header.EthernetMinimumSize:]...))
-	v.Release()
+	h.flush()
+	v.CapLength(n)
+	h.emit(buffer.MakeWithView(v), true)
+}
+
+func (h *coalesceHarness) emit(b buffer.Buffer, ok bool) {
+	if !ok {
+		return
+	}
+	h.packets = append(h.packets, b.Flatten()[header.EthernetMinimumSize:])
+	b.Release()
 }
 
 func (h *coalesceHarness) flush() { h.emit(h.c.take()) }
@@ -211,7 +208,7 @@ func TestTCPCoalescer(t *testing.T) {
 			if got, want := c.framesMerged.Load(), uint64(len(tt.segs)-len(tt.want)); got != want {
 				t.Errorf("framesMerged = %d, want %d", got, want)
 			}
-			if c.pending != nil {
+			if c.frames != 0 || c.pending.Size() != 0 {
 				t.Errorf("something still pending after flush")
 			}
 		})
