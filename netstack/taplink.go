@@ -88,8 +88,11 @@ func (l *tapLink) frameBufferSize() int {
 }
 
 // rxBatch is how many frames of a burst the reader delivers between yields to the goroutines
-// they woke.
-const rxBatch = 16
+// they woke. It is also the most frames tcpCoalescer merges into one packet: a TCP download
+// through slirp (no window scaling: 64 KiB, 45 segments in flight) ran at 44 MB/s with 16, 58-64
+// with 32, 62 with 40 and 54 with 64 (guest under TCG, medians of 4); 32 leaves slirp a third of
+// its window while the guest works on a burst.
+const rxBatch = 32
 
 // readLoop runs until Attach(nil) or Close: each poller wake-up drains the fd.
 func (l *tapLink) readLoop() {
