@@ -70,7 +70,7 @@ go run ./linker/cmd/netipl-link -loader ./tests/nic/nicprobe -arg -n=200 -arg "-
 qemu-system-s390x -M s390-ccw-virtio -m 256 -nographic -no-reboot -action panic=exit-failure \
   -kernel "$work/nic.img" -netdev user,id=n0 -device virtio-net-ccw,netdev=n0 >"$work/console" 2>&1 </dev/null &
 qemu=$!
-(sleep 300; kill $qemu 2>/dev/null) &
+(sleep 300; kill $qemu 2>/dev/null) >/dev/null 2>&1 &
 wd=$!
 cpu() { awk '{print $14 + $15}' "/proc/$qemu/stat"; }
 wait_for() { for _ in $(seq 3000); do grep -q "$1" "$work/console" && return 0; kill -0 $qemu 2>/dev/null || return 1; sleep 0.1; done; return 1; }
