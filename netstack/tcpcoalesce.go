@@ -112,7 +112,8 @@ func (c *tcpCoalescer) offer(v *buffer.View, n int) (taken bool, prev buffer.Buf
 	if c.continues(s) {
 		v.CapLength(ipOff + len(s.ip))
 		v.TrimFront(tcpOff + int(s.tcp.DataOffset()))
-		c.pending.Append(v)
+		tail := buffer.MakeWithView(v)
+		c.pending.Merge(&tail) // Append would copy into the spare room of the previous chunk
 		ptcp := header.TCP(c.hdr[tcpOff:])
 		ptcp.SetFlags(uint8(ptcp.Flags() | s.tcp.Flags()))
 		ptcp.SetWindowSize(s.tcp.WindowSize())
