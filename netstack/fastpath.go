@@ -12,14 +12,16 @@ import (
 
 // udpFastPath is the outermost decorator of the stack's link: it hands a plain unicast IPv4/UDP
 // datagram for a port that one of the Stack's UDP sockets holds straight to gVisor's transport
-// layer (demultiplexing, UDP length and checksum verification, the socket's queue), past the
-// IPv4 endpoint's per-packet work. Every other frame takes gVisor's ordinary path.
+// layer: to the socket's UDP endpoint (UDP length and checksum verification, the socket's
+// queue), past the IPv4 endpoint's per-packet work and the NIC's transport demultiplexer (which
+// would find the same endpoint). Every other frame takes gVisor's ordinary path.
 //
 // Why: under QEMU TCG the guest's bulk UDP (TFTP, the flood of bench/nic.sh) is bound by the
 // instructions spent per frame, and gVisor's IPv4 input costs more than a third of them for
 // work that a single-address host without forwarding, raw sockets, iptables rules or IP options
 // does not need (two address-table lookups that iterate the addresses, a header view per
-// access, iptables hooks). BenchmarkRxUDPFrame measures it.
+// access, iptables hooks), and the demultiplexer's lookups (hashes of the 4-tuple) another
+// sixth. BenchmarkRxUDPFrame measures it.
 //
 // A datagram takes the fast path only if everything gVisor's IPv4 input would check for it is
 // plainly fine, so that the result is the same as gVisor's: version 4 without options (IHL 5),
@@ -61,12 +63,14 @@ type fastAddr struct {
 	addr, bcast tcpip.Address
 }
 
-// fastPort is a socket's binding: its local address (zero: any) and, when connected, its peer.
+// fastPort is a socket's binding: its local address (zero: any) and, when connected, its peer;
+// and its endpoint, which a datagram for it is handed to.
 type fastPort struct {
 	local     tcpip.Address
 	remote    tcpip.Address
 	rport     uint16
 	connected bool
+	ep        stack.TransportEndpoint // nil: through the NIC's transport demultiplexer
 }
 
 var _ stack.LinkEndpoint = (*udpFastPath)(nil)
@@ -204,6 +208,17 @@ func (f *udpFastPath) deliverUDP(td stack.TransportDispatcher, pkt *stack.Packet
 	pkt.Data().CapLength(ulen - header.UDPMinimumSize)
 	pkt.NICID = NICID
 	pkt.InputNICID = NICID
-	td.DeliverTransportPacket(header.UDPProtocolNumber, pkt)
+	if p.ep == nil {
+		td.DeliverTransportPacket(header.UDPProtocolNumber, pkt)
+		return true
+	}
+	// The endpoint the demultiplexer would find: the port is this socket's alone (netstack sets
+	// no SO_REUSEPORT/SO_REUSEADDR), and a connected socket's peer was checked above.
+	p.ep.HandlePacket(stack.TransportEndpointID{
+		LocalPort:     u.DestinationPort(),
+		LocalAddress:  own.addr,
+		RemotePort:    u.SourcePort(),
+		RemoteAddress: src,
+	}, pkt)
 	return true
 }

@@ -155,6 +155,47 @@ func TestUDPFastPath(t *testing.T) {
 	}
 }
 
+// TestUDPFastPathAfterConnect checks that Connect narrows a listening socket's fast path to its
+// new peer: another sender's datagram goes gVisor's way and is refused with ICMP.
+func TestUDPFastPathAfterConnect(t *testing.T) {
+	fd, peer := framePair(t)
+	st, err := New(Config{TapFD: fd, MAC: guestMAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetAddress(netip.MustParsePrefix("10.0.2.15/24"))
+	peerIP, own := netip.MustParseAddr("10.0.2.2"), netip.MustParseAddr("10.0.2.15")
+	st.Stack().AddStaticNeighbor(NICID, ipv4.ProtocolNumber, tcpip.AddrFrom4(peerIP.As4()), tcpip.LinkAddress(peerMAC))
+	c, err := st.ListenUDP(netip.MustParseAddrPort("0.0.0.0:9000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Connect(netip.AddrPortFrom(peerIP, 7777)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		sport      uint16
+		fast, icmp bool
+	}{{7777, true, false}, {7778, false, true}} {
+		fast0 := st.fast.rxPackets.Load()
+		unix.Write(peer, buildUDP(peerMAC, tcpip.LinkAddress(guestMAC), peerIP, own, tt.sport, 9000, []byte("x")))
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err := c.Read(make([]byte, 64))
+		if fast := st.fast.rxPackets.Load() > fast0; fast != tt.fast || (err == nil) != tt.fast {
+			t.Errorf("from port %d after Connect to 7777: fast path %v, read error %v; want fast %v", tt.sport, fast, err, tt.fast)
+		}
+		icmp := false
+		for f, ok := pollFrame(peer, 100*time.Millisecond); ok; f, ok = pollFrame(peer, 100*time.Millisecond) {
+			icmp = icmp || isPortUnreachable(f)
+		}
+		if icmp != tt.icmp {
+			t.Errorf("from port %d after Connect to 7777: ICMP port unreachable %v, want %v", tt.sport, icmp, tt.icmp)
+		}
+	}
+}
+
 // drops sums the counters of a frame the stack received and threw away.
 func drops(st *Stack) uint64 {
 	s := st.Stack().Stats()

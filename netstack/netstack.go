@@ -321,7 +321,7 @@ func (st *Stack) ListenUDP(laddr netip.AddrPort) (*UDPConn, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: listen udp %s: %s", laddr, terr)
 	}
-	return st.newUDPConn(&wq, ep, protocolOf(laddr.Addr()), false), nil
+	return st.newUDPConn(&wq, ep, protocolOf(laddr.Addr())), nil
 }
 
 // DialUDP opens a UDP socket connected to raddr, bound to laddr (which may be the zero AddrPort).
@@ -342,29 +342,17 @@ func (st *Stack) DialUDP(laddr, raddr netip.AddrPort) (*UDPConn, error) {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: dial udp %s: %s", raddr, terr)
 	}
-	return st.newUDPConn(&wq, ep, protocolOf(raddr.Addr()), true), nil
+	return st.newUDPConn(&wq, ep, protocolOf(raddr.Addr())), nil
 }
 
-// newUDPConn wraps a bound (and, if connected, connected) UDP endpoint and registers an IPv4
-// socket's port with the fast path.
-func (st *Stack) newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint, proto tcpip.NetworkProtocolNumber, connected bool) *UDPConn {
+// newUDPConn wraps a bound (and, if dialled, connected) UDP endpoint; an IPv4 socket's port
+// goes to the fast path.
+func (st *Stack) newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint, proto tcpip.NetworkProtocolNumber) *UDPConn {
 	c := newUDPConn(wq, ep)
-	if proto != ipv4.ProtocolNumber {
-		return c
+	if proto == ipv4.ProtocolNumber {
+		c.fast = st.fast
+		c.updateFastPath()
 	}
-	local, terr := ep.GetLocalAddress()
-	if terr != nil {
-		return c
-	}
-	p := &fastPort{local: local.Addr, connected: connected}
-	if connected {
-		remote, terr := ep.GetRemoteAddress()
-		if terr != nil {
-			return c
-		}
-		p.remote, p.rport = remote.Addr, remote.Port
-	}
-	c.unregister = st.fast.register(local.Port, p)
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
@@ -24,8 +25,10 @@ type UDPConn struct {
 	wq *waiter.Queue
 	gc *gonet.UDPConn // writes, Close, LocalAddr, RemoteAddr, write deadline
 
-	unregister func()    // removes the socket's port from the fast path; nil if not there
-	closeOnce  sync.Once // for unregister
+	fast       *udpFastPath // the stack's fast path, for an IPv4 socket; nil otherwise
+	fmu        sync.Mutex   // guards unregister and closed
+	unregister func()       // removes the socket's port from the fast path; nil if not there
+	closed     bool
 
 	// rmu serializes the endpoint reads that use w, so w does not escape per read.
 	rmu sync.Mutex
@@ -44,6 +47,33 @@ var (
 
 func newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint) *UDPConn {
 	return &UDPConn{ep: ep, wq: wq, gc: gonet.NewUDPConn(wq, ep), rCancel: make(chan struct{})}
+}
+
+// updateFastPath (re)registers the socket's binding with the fast path: after it was bound, and
+// after Connect changed its peer.
+func (c *UDPConn) updateFastPath() {
+	if c.fast == nil {
+		return
+	}
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if c.unregister != nil {
+		c.unregister()
+		c.unregister = nil
+	}
+	if c.closed {
+		return
+	}
+	local, terr := c.ep.GetLocalAddress()
+	if terr != nil {
+		return
+	}
+	p := &fastPort{local: local.Addr}
+	p.ep, _ = c.ep.(stack.TransportEndpoint)
+	if remote, terr := c.ep.GetRemoteAddress(); terr == nil {
+		p.remote, p.rport, p.connected = remote.Addr, remote.Port, true
+	}
+	c.unregister = c.fast.register(local.Port, p)
 }
 
 // sliceWriter is tcpip.SliceWriter kept in the UDPConn (a fresh one per read would escape to
@@ -202,11 +232,13 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.gc.Wr
 
 // Close closes the socket; blocked reads return net.ErrClosed.
 func (c *UDPConn) Close() error {
-	c.closeOnce.Do(func() {
-		if c.unregister != nil {
-			c.unregister()
-		}
-	})
+	c.fmu.Lock()
+	c.closed = true
+	if c.unregister != nil {
+		c.unregister()
+		c.unregister = nil
+	}
+	c.fmu.Unlock()
 	c.dmu.Lock()
 	if c.rTimer != nil {
 		c.rTimer.Stop()

@@ -13,5 +13,6 @@ func (c *UDPConn) Connect(raddr netip.AddrPort) error {
 	if terr := c.ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(raddr.Addr().AsSlice()), Port: raddr.Port()}); terr != nil {
 		return fmt.Errorf("netstack: connect udp %s: %s", raddr, terr)
 	}
+	c.updateFastPath() // only raddr's datagrams qualify now
 	return nil
 }
