@@ -28,9 +28,10 @@ type netFetcher struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// resolver turns host names into addresses (option 6 servers); nil means names fail.
 	resolver *dns.Resolver
-	// window is how many TFTP blocks to keep in flight: the windowsize asked for (RFC 7440), and, when
-	// the server negotiates none, the pipeline depth against servers that answer every ACK with their
-	// next block (QEMU's slirp; tftp.Options.Pipeline). Other servers run lock-step; 1 turns both off.
+	// window is the TFTP windowsize asked for (RFC 7440). When the server negotiates none, the client
+	// keeps tftpPipeline blocks (or window, if more) in flight against servers that answer every ACK
+	// with their next block (QEMU's slirp; tftp.Options.Pipeline); other servers run lock-step. 1 (or 0)
+	// turns both off.
 	window int
 	// stall is the progress deadline of one file: a transfer that moves fewer than stallFloor
 	// bytes in any stall period (from the request on) is aborted. 0 means no deadline.
@@ -48,6 +49,13 @@ type fetchedFile struct {
 	data []byte
 	took time.Duration
 }
+
+// tftpPipeline is the TFTP pipeline depth against servers that count ACKs (QEMU's slirp). Deeper than
+// the windowsize asked of real servers because it only ever runs against a server in the same QEMU
+// process: 48 blocks (about 70 KB) hide the latency of QEMU handling queued ACKs in batches (a 20 MB
+// initrd over slirp: 13.5 MB/s at 16, 15.0 at 48, 15.2 at 128, medians of 9 A/B rounds) and fit the
+// NIC's 256-entry receive ring and the stack's 4 MiB socket buffer many times over.
+const tftpPipeline = 48
 
 // stallFloor is how many bytes a transfer must move per stall period to count as progressing:
 // a server trickling a few bytes per period (each one resetting the protocols' own read
@@ -209,7 +217,11 @@ func (f *netFetcher) stream(ctx context.Context, scheme, host, name, url string,
 		if err != nil {
 			return 0, err
 		}
-		c := tftp.Client{Listen: f.listenUDP, Options: tftp.Options{MaxSize: limit, WindowSize: f.window, Pipeline: f.window, OnSize: onSize, ProgressEvery: 4 << 20}}
+		pipeline := 1
+		if f.window > 1 {
+			pipeline = max(f.window, tftpPipeline)
+		}
+		c := tftp.Client{Listen: f.listenUDP, Options: tftp.Options{MaxSize: limit, WindowSize: f.window, Pipeline: pipeline, OnSize: onSize, ProgressEvery: 4 << 20}}
 		if progress != nil {
 			c.Progress = func(p tftp.Progress) { progress(p.Received, p.Size) }
 		}
