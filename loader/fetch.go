@@ -57,6 +57,15 @@ type fetchedFile struct {
 // NIC's 256-entry receive ring and the stack's 4 MiB socket buffer many times over.
 const tftpPipeline = 48
 
+// pipelineFor is the TFTP pipeline depth for a -window value: off (1) when the window is, else
+// tftpPipeline or the window if that is larger.
+func pipelineFor(window int) int {
+	if window <= 1 {
+		return 1
+	}
+	return max(window, tftpPipeline)
+}
+
 // stallFloor is how many bytes a transfer must move per stall period to count as progressing:
 // a server trickling a few bytes per period (each one resetting the protocols' own read
 // timeouts) is cut off as if it had stopped.
@@ -217,11 +226,7 @@ func (f *netFetcher) stream(ctx context.Context, scheme, host, name, url string,
 		if err != nil {
 			return 0, err
 		}
-		pipeline := 1
-		if f.window > 1 {
-			pipeline = max(f.window, tftpPipeline)
-		}
-		c := tftp.Client{Listen: f.listenUDP, Options: tftp.Options{MaxSize: limit, WindowSize: f.window, Pipeline: pipeline, OnSize: onSize, ProgressEvery: 4 << 20}}
+		c := tftp.Client{Listen: f.listenUDP, Options: tftp.Options{MaxSize: limit, WindowSize: f.window, Pipeline: pipelineFor(f.window), OnSize: onSize, ProgressEvery: 4 << 20}}
 		if progress != nil {
 			c.Progress = func(p tftp.Progress) { progress(p.Received, p.Size) }
 		}

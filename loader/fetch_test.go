@@ -94,3 +94,13 @@ func TestReplayTooLarge(t *testing.T) {
 		t.Errorf("replay over limit = %v (%d bytes written), want ErrTooLarge and nothing written", err, len(buf.b))
 	}
 }
+
+// TestPipelineFor: -window 1 (or 0) turns TFTP pipelining off with the window; otherwise it is
+// at least tftpPipeline.
+func TestPipelineFor(t *testing.T) {
+	for _, tt := range []struct{ window, want int }{{0, 1}, {1, 1}, {2, 48}, {16, 48}, {48, 48}, {64, 64}} {
+		if got := pipelineFor(tt.window); got != tt.want {
+			t.Errorf("pipelineFor(%d) = %d, want %d", tt.window, got, tt.want)
+		}
+	}
+}
