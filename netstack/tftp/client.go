@@ -469,6 +469,10 @@ func (t *transfer) run(withOptions bool, pipeline int) (outcome, error) {
 	s.rrq = appendRRQ(nil, t.name, s.asked)
 	s.rto = newRTO(o.InitialTimeout, o.MinTimeout, o.MaxTimeout)
 
+	// A cancellation that interrupted the previous socket (before a fallback or restart) is not lost.
+	if err := t.ctx.Err(); err != nil {
+		return outcomeDone, err
+	}
 	now := o.Clock.NowMonotonic()
 	t.arm(now, s.rto.current())
 	s.sentAt = now
