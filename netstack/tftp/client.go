@@ -740,7 +740,7 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 		if int16(b-s.expect) < 0 {
 			t.res.Stats.Duplicates++
 			switch s.mode {
-			case probing, pipelined:
+			case probing:
 				// A server that counts ACKs never sends a block twice: this one answered the repeated ACK 0 with
 				// block 1 again (tftpd-hpa, atftpd without --prevent-sas). Lock-step from here; block 1's ACK,
 				// if held, goes out now.
@@ -749,6 +749,11 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 					s.held = false
 					return outcomeDone, false, s.sendACK(o.Clock.NowMonotonic(), s.expect-1)
 				}
+			case pipelined:
+				// The probe showed a server that counts ACKs, which never sends a block twice: the network
+				// duplicated this one. Ignore it: leaving pipelining here would turn a later loss into a
+				// lock-step failure instead of a restart, and an ACK for it would put one more block in flight.
+				return outcomeDone, false, nil
 			}
 			// Our ACK may have been lost: acknowledge again (lock-step only, RFC 1350 §2), but not a duplicate
 			// that crossed our ACK (see reACK; atftpd without --prevent-sas resends on every ACK).
