@@ -36,7 +36,9 @@ func TestTCPCoalescerKeepsFlowsApart(t *testing.T) {
 	a := func(i int, mutate func([]byte)) []byte {
 		return flowFrame(segmentSpec{seq: uint32(1000 * i), payload: p(i)}, 40000, mutate)
 	}
-	b := func(i int) []byte { return flowFrame(segmentSpec{seq: uint32(1000 * i), payload: p(100 + i)}, 40001, nil) }
+	b := func(i int) []byte {
+		return flowFrame(segmentSpec{seq: uint32(1000 * i), payload: p(100 + i)}, 40001, nil)
+	}
 	tests := []struct {
 		name   string
 		frames [][]byte
