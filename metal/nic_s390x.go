@@ -108,41 +108,12 @@ func nicWake(ev virtio.Events) {
 	}
 }
 
-// Bounded halt-polling (docs/nic.md §2): before the enabled wait, if the NIC was busy since the
-// last wait, metal watches the RX used ring in memory for up to nicPollTOD instead of waiting
-// for the I/O interruption at once. A reply that arrives within the window (a lock-step TFTP
-// DATA block after its ACK, a TCP segment) then costs no interruption, no TSCH and no wake-up
-// of QEMU's halted vCPU thread. It is bounded (the window, and never past the next deadline),
-// skipped when the NIC was quiet since the last wait (an idle guest never polls), and the
-// interruption stays the completion mechanism: a poll that times out ends in the enabled wait
-// with RX interruptions on — the mitigation Linux's cpuidle-haltpoll and KVM's halt_poll_ns use.
-const nicPollTOD = 100 * todPerSecond / 1000000 // 100 µs
-
-var nicIdleActivity uint64 // nic.Activity() at the end of the last poll
-
-// nicIdle runs when nothing is runnable, before the enabled wait (next: the earliest deadline,
-// 0 = none). It announces the RX buffers given back since the last notification (the device
-// may be waiting for them) and halt-polls when the NIC was busy; true means a frame arrived
-// and its readers were woken.
-func nicIdle(now, next uint64) bool {
-	if nicState != nicUp {
-		return false
+// nicIdle runs when nothing is runnable, before the enabled wait: it announces the RX buffers
+// given back since the last notification, which a starved device waits for (virtio.RxKickBatch).
+func nicIdle() {
+	if nicState == nicUp {
+		nic.FlushRX()
 	}
-	nic.FlushRX()
-	if nicFD == 0 || nicPollTOD == 0 || nic.Activity() == nicIdleActivity {
-		return false
-	}
-	end := now + nicPollTOD
-	if next != 0 && next < end {
-		end = next
-	}
-	ev := nic.PollRX(end)
-	nicIdleActivity = nic.Activity()
-	if ev == 0 {
-		return false
-	}
-	nicWake(ev)
-	return true
 }
 
 // nicCanWake reports whether an I/O interruption could still wake a blocked thread (for

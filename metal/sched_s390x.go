@@ -151,9 +151,7 @@ func dispatch() {
 		i := pick()
 		rotate = false
 		if i < 0 {
-			if nicIdle(now, next) {
-				continue // bounded halt-polling found a frame and woke its reader
-			}
+			nicIdle()
 			if next == 0 && !nicCanWake() {
 				deadlock()
 			}

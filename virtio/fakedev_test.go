@@ -17,7 +17,6 @@ type fakeCSS struct {
 	noMSS   bool // CHSC set-domain-attributes unsupported (cc 3)
 	mssOn   bool
 	clock   uint64
-	onNow   func() // called on each clock read (a device acting while the driver polls)
 	logging bool
 }
 
@@ -179,9 +178,6 @@ func (f *fakeCSS) Chsc(area uint64) CC {
 
 func (f *fakeCSS) Now() uint64 {
 	f.clock += 4096 * 1000 // 1 ms per read
-	if f.onNow != nil {
-		f.onNow()
-	}
 	return f.clock
 }
 

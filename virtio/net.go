@@ -28,8 +28,6 @@ type Stats struct {
 	TxBadID     uint64 // TX used entries naming a descriptor not in flight
 	TxKicks     uint64 // TX notifications (diag 0x500)
 	Interrupts  uint64 // I/O interruptions handled by Interrupt
-	Polls       uint64 // PollRX calls that watched the RX ring (idle halt-polling)
-	PollHits    uint64 // of them, those that found a frame (no interruption needed)
 }
 
 // Events tells metal which waiters an interruption may have made runnable.
@@ -513,43 +511,6 @@ func (d *Net[C]) Interrupt() Events {
 	}
 	return ev
 }
-
-// PollRX is bounded halt-polling: metal calls it when nothing is runnable, before it loads the
-// enabled-wait PSW. With RX interruptions off it watches the used ring in memory (no I/O
-// instruction, no exit to the hypervisor) until a frame arrives or the TOD clock (C.Now)
-// reaches deadline. A frame found returns EventReadable with RX interruptions left off, as
-// Interrupt leaves them (the reader drains the ring, then Peek switches them on again), so no
-// interruption and no TSCH is spent on it. Otherwise RX interruptions are switched back on and
-// the ring checked once more (a frame that raced with switching them on is reported here, not
-// lost), and PollRX returns 0: the caller then waits for the interruption.
-// It returns 0 at once when the reader already knows frames wait (RX interruptions are off).
-func (d *Net[C]) PollRX(deadline uint64) Events {
-	if !d.ready || d.rxQuiet {
-		return 0
-	}
-	d.stats.Polls++
-	d.rx.setInterrupts(d.rxRing(), false)
-	for {
-		if d.rx.Pending(d.rxRing()) != 0 {
-			break
-		}
-		if d.ch.Now() >= deadline {
-			d.rx.setInterrupts(d.rxRing(), true)
-			if d.rx.Pending(d.rxRing()) == 0 {
-				return 0
-			}
-			d.rx.setInterrupts(d.rxRing(), false)
-			break
-		}
-	}
-	d.stats.PollHits++
-	d.rxQuiet = true
-	return EventReadable
-}
-
-// Activity returns a number that changes whenever a frame is received or sent (metal polls
-// before an idle wait only when the NIC was busy since the last one).
-func (d *Net[C]) Activity() uint64 { return d.stats.RxFrames + d.stats.TxFrames + d.stats.Interrupts }
 
 // Reset stops the device for the kernel handoff: VDEV_RESET (the device forgets the rings and stops
 // DMA), then the subchannel is disabled. The driver is unusable afterwards.
