@@ -367,3 +367,23 @@ func TestPipelineGreedyServer(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelineLossPastRollover loses a block just after libslirp's block number wrapped to 0 while
+// pipelining: the client restarts lock-step and goes through the rollover again, writing exactly the
+// file (no block written at a position of the first 65536).
+func TestPipelineLossPastRollover(t *testing.T) {
+	data := pattern(65540*8 + 3)
+	s := startAckCountingServer(t, map[string][]byte{"f": data}, func(sess, b int) bool { return sess == 1 && b == 65538 })
+	o := adversarialOptions
+	o.BlockSize, o.Pipeline = 8, 16
+	c := &Client{Listen: hostListen, Options: o}
+	m := &memFile{}
+	res, err := c.Get(guardCtx(t), s.addr(), "f", m)
+	if err != nil {
+		t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
+	}
+	if got := m.bytes(); !bytes.Equal(got, data) || res.Stats.Restarts != 1 {
+		t.Fatalf("wrote %d bytes (first difference at %d), restarts %d; want the file after one restart",
+			len(got), firstDifference(got, data), res.Stats.Restarts)
+	}
+}
