@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
@@ -93,5 +94,48 @@ func TestTCPCoalescerKeepsFlowsApart(t *testing.T) {
 				next += tt.want[i]
 			}
 		})
+	}
+}
+
+// TestTCPCoalescerDropsEthernetPadding offers short segments in frames padded to Ethernet's
+// minimum with non-zero bytes: the merged packet carries the payloads only, and verifies.
+func TestTCPCoalescerDropsEthernetPadding(t *testing.T) {
+	c := &tcpCoalescer{mac: coalesceMAC}
+	var want []byte
+	var out [][]byte
+	for i := 0; i < 4; i++ {
+		pay := payloadOf(t, 2+2*i, i) // even lengths, so all four may merge
+		want = append(want, pay...)
+		ip := tcpFrame(segmentSpec{seq: uint32(len(want) - len(pay)), payload: pay})
+		n := header.EthernetMinimumSize + len(ip)
+		padded := max(n, 60)
+		v := buffer.NewViewSize(padded + 32)
+		b := v.AsSlice()
+		header.Ethernet(b).Encode(&header.EthernetFields{DstAddr: coalesceMAC, Type: header.IPv4ProtocolNumber})
+		copy(b[header.EthernetMinimumSize:], ip)
+		for k := n; k < len(b); k++ {
+			b[k] = 0xee
+		}
+		taken, prev := c.offer(v, padded)
+		if !taken {
+			t.Fatalf("segment %d not taken", i)
+		}
+		if prev.Size() > 0 {
+			out = append(out, prev.Flatten())
+			prev.Release()
+		}
+	}
+	if b, ok := c.take(); ok {
+		out = append(out, b.Flatten())
+		b.Release()
+	}
+	if len(out) != 1 {
+		t.Fatalf("delivered %d packets, want 1 merged", len(out))
+	}
+	got := out[0][header.EthernetMinimumSize:]
+	if !tcpChecksumOK(got) || len(got) != header.IPv4MinimumSize+header.TCPMinimumSize+len(want) ||
+		!bytes.Equal(got[header.IPv4MinimumSize+header.TCPMinimumSize:], want) {
+		t.Fatalf("merged packet: %d bytes, checksum ok %v, payload %x; want payload %x",
+			len(got), tcpChecksumOK(got), got[min(len(got), header.IPv4MinimumSize+header.TCPMinimumSize):], want)
 	}
 }
