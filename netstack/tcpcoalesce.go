@@ -30,8 +30,9 @@ import (
 // included), sequence number right after it, an even-length pending payload, and the result
 // within 64 KiB. Anything else is delivered after the pending packet, so order is kept. The merged
 // packet carries the first segment's headers (flags ORed, the last window) and a TCP checksum
-// computed from the segments' checksum fields and headers alone, without a pass over the data:
-// it verifies exactly when every merged segment did, and gVisor still verifies it. A burst of
+// built from the payload sums of its segments, each of which was verified against its own
+// checksum before it was merged (a segment that fails is delivered alone, for gVisor to drop);
+// gVisor verifies the merged packet again. A burst of
 // one frame is delivered unchanged. The tap link takes the pending packet at the end of each
 // burst (before it yields, and when the device queue is empty), so nothing waits.
 //
@@ -92,11 +93,15 @@ func (c *tcpCoalescer) parseTCPSegment(frame []byte) (tcpSegment, bool) {
 		return s, false
 	}
 	s.payload = s.tcp[off:]
-	// A valid segment sums to 0xffff over pseudo-header, TCP header and payload, so the
-	// payload's sum follows from the rest. Had the segment a bad checksum, so has the merged
-	// packet, and gVisor drops that as it would have dropped the segment.
+	// Each segment's checksum is verified here, over its own data: a merged packet's checksum
+	// is only the sum of its segments' sums, so two corrupted segments whose errors cancel
+	// would pass gVisor's check of the merged packet (TestTCPCoalescerCompensatingCorruption).
+	// A segment that fails is not merged: it goes to gVisor alone, which drops and counts it.
 	ps := header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.ip.SourceAddress(), s.ip.DestinationAddress(), uint16(len(s.tcp)))
-	s.paySum = ^checksum.Combine(ps, checksum.Checksum(s.tcp[:off], 0))
+	s.paySum = checksum.Checksum(s.payload, 0)
+	if checksum.Combine(checksum.Combine(ps, checksum.Checksum(s.tcp[:off], 0)), s.paySum) != 0xffff {
+		return s, false
+	}
 	return s, true
 }
 
