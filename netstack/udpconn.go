@@ -51,6 +51,20 @@ func newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint) *UDPConn {
 
 // updateFastPath (re)registers the socket's binding with the fast path: after it was bound, and
 // after Connect changed its peer.
+// leaveFastPath drops the socket's fast-path registration; its datagrams take gVisor's path until
+// updateFastPath registers it again.
+func (c *UDPConn) leaveFastPath() {
+	if c.fast == nil {
+		return
+	}
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if c.unregister != nil {
+		c.unregister()
+		c.unregister = nil
+	}
+}
+
 func (c *UDPConn) updateFastPath() {
 	if c.fast == nil {
 		return
