@@ -148,6 +148,7 @@ func dispatch() {
 			next = expire(now)
 			nextDeadline = next
 		}
+		checkSched()
 		i := pick()
 		rotate = false
 		if i < 0 {
