@@ -392,3 +392,60 @@ func TestDevMemFile(t *testing.T) {
 		t.Errorf("OpenDevMem(missing) succeeded")
 	}
 }
+
+func TestMemWritableAt(t *testing.T) {
+	ram := make([]byte, 8<<20)
+	metal := Range{3<<20 + 0x3000, 0x2000} // buffered: never mapped
+	m := NewMem(&fakeMapper{ram: ram}, uint64(len(ram)), []Range{metal}, 0x2000)
+
+	// Mapped memory is lent up to the end of its piece, capacity cut to the length.
+	off := int64(3<<20 + 0x1000)
+	lent := m.WritableAt(off, 1<<20)
+	if len(lent) != 0x2000 || cap(lent) != len(lent) || &lent[0] != &ram[off] {
+		t.Fatalf("WritableAt(%#x, 1 MiB) = %d bytes (cap %d), want the 0x2000 mapped bytes up to metal's range", off, len(lent), cap(lent))
+	}
+	copy(lent, "in place")
+	if segs := m.Segments(); len(segs) != 0 {
+		t.Errorf("uncommitted lent bytes became segments: %v", segs)
+	}
+	if _, err := m.WriteAt(lent[:100], off); err != nil {
+		t.Fatal(err)
+	}
+	if segs := m.Segments(); len(segs) != 1 || segs[0].Mem != (Range{uint64(off), PageSize}) || !segs[0].InPlace || string(ram[off:off+8]) != "in place" {
+		t.Errorf("after commit: segments %v, RAM %q", segs, ram[off:off+8])
+	}
+
+	// Buffered memory (metal's range) is lent too, within the budget, and committed the same way.
+	buf := m.WritableAt(int64(metal.Start), 1<<20)
+	if len(buf) != int(metal.Size) || cap(buf) != len(buf) {
+		t.Fatalf("WritableAt(metal's range) = %d bytes (cap %d), want %d", len(buf), cap(buf), metal.Size)
+	}
+	copy(buf, "buffered")
+	if _, err := m.WriteAt(buf[:8], int64(metal.Start)); err != nil {
+		t.Fatal(err)
+	}
+	back := make([]byte, 8)
+	if _, err := m.ReadAt(back, int64(metal.Start)); err != nil || string(back) != "buffered" || ram[metal.Start] != 0 {
+		t.Errorf("buffered commit: ReadAt %q, %v; RAM under metal's range %#x", back, err, ram[metal.Start])
+	}
+
+	// A commit that overlaps its source without aliasing it still moves the bytes.
+	copy(lent, "abcdefgh")
+	if _, err := m.WriteAt(lent[1:5], off); err != nil || string(ram[off:off+8]) != "bcdeefgh" {
+		t.Errorf("overlapping WriteAt: RAM %q, %v", ram[off:off+8], err)
+	}
+
+	// Nothing is lent beyond RAM, for a bad request, or past the budget (the lowcore needs a buffer).
+	for _, tc := range []struct {
+		off int64
+		n   int
+	}{{int64(len(ram)), 1}, {-1, 1}, {off, 0}, {off, -5}, {0, 1}} {
+		if b := m.WritableAt(tc.off, tc.n); b != nil {
+			t.Errorf("WritableAt(%#x, %d) = %d bytes, want nil", tc.off, tc.n, len(b))
+		}
+	}
+	// The last byte of RAM can be lent, only it.
+	if b := m.WritableAt(int64(len(ram))-1, 10); len(b) != 1 || &b[0] != &ram[len(ram)-1] {
+		t.Errorf("WritableAt(last byte, 10) = %d bytes", len(b))
+	}
+}

@@ -258,7 +258,13 @@ func (m *Mem) WriteAt(b []byte, off int64) (int, error) {
 		if err := m.fill(p); err != nil {
 			return err
 		}
-		k := copy(p.b[a-p.r.Start:], b[done:])
+		dst, src := p.b[a-p.r.Start:], b[done:]
+		var k int
+		if &dst[0] == &src[0] {
+			k = min(len(dst), len(src)) // memory WritableAt lent: the bytes are in place already
+		} else {
+			k = copy(dst, src)
+		}
 		if p.lo == p.hi {
 			p.lo, p.hi = a, a+uint64(k)
 		} else {
@@ -270,6 +276,31 @@ func (m *Mem) WriteAt(b []byte, off int64) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// WritableAt lends the memory at guest-physical address off, so a reader can fill it without a
+// copy: it returns the destination of [off, off+k) for some 0 < k <= n (up to the end of the
+// mapped or buffered piece that holds off), or nil when off is not payload memory or a buffered
+// piece does not fit the budget. The slice's capacity ends where its length does. Bytes written
+// into it count only once committed with WriteAt(lent[:k], off), which recognises the memory
+// and copies nothing; until then Segments ignores them.
+func (m *Mem) WritableAt(off int64, n int) []byte {
+	if off < 0 || n <= 0 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var lent []byte
+	m.access(uint64(off), 1, true, func(p *piece, a uint64, _ int) error {
+		if err := m.fill(p); err != nil {
+			return err
+		}
+		i := a - p.r.Start
+		j := i + min(uint64(n), p.r.End()-a)
+		lent = p.b[i:j:j]
+		return nil
+	})
+	return lent
 }
 
 // ReadAt implements io.ReaderAt over what was written (reading an untouched chunk is an error).
