@@ -73,6 +73,7 @@ type Stack struct {
 	mtu  uint32
 	tap  *tapLink     // the tap link, if the Stack runs over one (it owns the fd)
 	fast *udpFastPath // the outermost link layer: bulk UDP past gVisor's IPv4 input
+	send *udpSendPath // connected UDP sockets' writes past gVisor's output path (udpsend.go)
 
 	mu      sync.Mutex
 	v4      netip.Prefix // configured IPv4 address, or zero
@@ -125,8 +126,10 @@ func New(cfg Config) (*Stack, error) {
 		link = st.tap
 	}
 	st.coalesceTCP(cfg)
+	st.send = &udpSendPath{tap: st.tap}
 	if cfg.WrapLink != nil {
 		link = cfg.WrapLink(link)
+		st.send.tap = nil // the decorator sees every frame
 	}
 	st.fast = newUDPFastPath(link)
 	clock := cfg.Clock
@@ -141,8 +144,10 @@ func New(cfg Config) (*Stack, error) {
 		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol, tcp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 		Clock:              clock,
 		HandleLocal:        false,
+		NUDDisp:            st.send,
 	})
 	st.fast.setStats(st.s.Stats())
+	st.send.setStack(st.s)
 	if err := st.s.CreateNICWithOptions(NICID, st.fast, stack.NICOptions{Name: "eth0"}); err != nil {
 		st.s.Close()
 		st.closeTap()
@@ -214,6 +219,7 @@ func (st *Stack) SetAddress(p netip.Prefix) error {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.routesChangedLocked() // now, not only after routesLocked: the old address goes first
 	if st.v4.IsValid() {
 		if err := st.s.RemoveAddress(NICID, tcpip.AddrFromSlice(st.v4.Addr().AsSlice())); err != nil {
 			return fmt.Errorf("netstack: remove address %s: %s", st.v4, err)
@@ -241,6 +247,10 @@ func (st *Stack) SetAddress(p netip.Prefix) error {
 	st.routesLocked()
 	return nil
 }
+
+// routesChangedLocked tells the send fast path that routes or addresses changed: sockets
+// connected before take gVisor's path from now on (their route was fixed at Connect).
+func (st *Stack) routesChangedLocked() { st.send.routeGen.Add(1) }
 
 // unspecified is the source address a NIC without an IPv4 address sends from (RFC 2131 §4.1:
 // a client without an address uses 0.0.0.0). gVisor needs an address endpoint to route from, so
@@ -300,6 +310,7 @@ func (st *Stack) routesLocked() {
 	}
 	table = append(table, def, tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: NICID})
 	st.s.SetRouteTable(table)
+	st.routesChangedLocked()
 }
 
 // udpReceiveBuffer is the receive buffer of UDP sockets: a bulk transfer arriving faster than the
@@ -338,11 +349,16 @@ func (st *Stack) DialUDP(laddr, raddr netip.AddrPort) (*UDPConn, error) {
 			return nil, fmt.Errorf("netstack: dial udp %s: bind %s: %s", raddr, laddr, terr)
 		}
 	}
+	gen := st.send.routeGen.Load() // before the route is found: a later change disables the send fast path
 	if terr := ep.Connect(fullAddr(raddr)); terr != nil {
 		ep.Close()
 		return nil, fmt.Errorf("netstack: dial udp %s: %s", raddr, terr)
 	}
-	return st.newUDPConn(&wq, ep, protocolOf(raddr.Addr())), nil
+	c := st.newUDPConn(&wq, ep, protocolOf(raddr.Addr()))
+	if c.send != nil {
+		c.send.setConnected(gen)
+	}
+	return c, nil
 }
 
 // newUDPConn wraps a bound (and, if dialled, connected) UDP endpoint; an IPv4 socket's port
@@ -352,6 +368,9 @@ func (st *Stack) newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint, proto tcpip.Net
 	if proto == ipv4.ProtocolNumber {
 		c.fast = st.fast
 		c.updateFastPath()
+		if st.send.tap != nil {
+			c.send = newUDPSender(st.send)
+		}
 	}
 	return c
 }
@@ -398,8 +417,8 @@ func (st *Stack) Stats() Stats {
 	return Stats{
 		RxPackets:          n.Rx.Packets.Value() + st.fast.rxPackets.Load() + st.framesMerged(),
 		RxBytes:            n.Rx.Bytes.Value() + st.fast.rxBytes.Load(),
-		TxPackets:          n.Tx.Packets.Value(),
-		TxBytes:            n.Tx.Bytes.Value(),
+		TxPackets:          n.Tx.Packets.Value() + st.send.txPackets.Load(),
+		TxBytes:            n.Tx.Bytes.Value() + st.send.txBytes.Load(),
 		TxNoBufferSpace:    n.TxPacketsDroppedNoBufferSpace.Value(),
 		DroppedPackets:     s.DroppedPackets.Value(),
 		IPMalformed:        s.IP.MalformedPacketsReceived.Value(),

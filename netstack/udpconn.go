@@ -19,7 +19,9 @@ import (
 //
 // Reads are its own, cheaper than gonet's on the guest's bulk path: no allocation per datagram
 // (Read and ReadFromUDPAddrPort; ReadFrom allocates the net.Addr it returns), and a read deadline
-// re-arms one timer instead of making a new one. Writes, Close and the addresses are gonet's.
+// re-arms one timer instead of making a new one. Write on a connected IPv4 socket over the tap
+// link takes the send fast path (udpsend.go) when it can; other writes, Close and the addresses
+// are gonet's.
 type UDPConn struct {
 	ep tcpip.Endpoint
 	wq *waiter.Queue
@@ -29,6 +31,8 @@ type UDPConn struct {
 	fmu        sync.Mutex   // guards unregister and closed
 	unregister func()       // removes the socket's port from the fast path; nil if not there
 	closed     bool
+
+	send *udpSender // the send fast path for Write; nil: always gonet's
 
 	// rmu serializes the endpoint reads that use w, so w does not escape per read.
 	rmu sync.Mutex
@@ -232,14 +236,26 @@ func (c *UDPConn) expire(ch chan struct{}) {
 // SetDeadline implements net.Conn: both read and write deadlines.
 func (c *UDPConn) SetDeadline(t time.Time) error {
 	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// SetWriteDeadline implements net.Conn. While a write deadline is set, writes are gonet's.
+func (c *UDPConn) SetWriteDeadline(t time.Time) error {
+	if c.send != nil {
+		c.send.setDeadline(!t.IsZero())
+	}
 	return c.gc.SetWriteDeadline(t)
 }
 
-// SetWriteDeadline implements net.Conn.
-func (c *UDPConn) SetWriteDeadline(t time.Time) error { return c.gc.SetWriteDeadline(t) }
-
-// Write implements net.Conn (a dialled socket).
-func (c *UDPConn) Write(b []byte) (int, error) { return c.gc.Write(b) }
+// Write implements net.Conn (a dialled or connected socket).
+func (c *UDPConn) Write(b []byte) (int, error) {
+	if c.send != nil {
+		if n, err, ok := c.send.write(c, b); ok {
+			return n, err
+		}
+	}
+	return c.gc.Write(b)
+}
 
 // WriteTo implements net.PacketConn.
 func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.gc.WriteTo(b, addr) }
@@ -253,6 +269,9 @@ func (c *UDPConn) Close() error {
 		c.unregister = nil
 	}
 	c.fmu.Unlock()
+	if c.send != nil {
+		c.send.close()
+	}
 	c.dmu.Lock()
 	if c.rTimer != nil {
 		c.rTimer.Stop()
