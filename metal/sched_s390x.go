@@ -149,6 +149,11 @@ func dispatch() {
 			nextDeadline = next
 		}
 		checkSched()
+		if curIdx >= 0 && now >= sliceStart+quantumTOD && othersRunnable(curIdx) {
+			// The slice ran out inside a handler (a syscall or another interruption): re-arming the
+			// clock below would cancel its pending comparator interruption and grant a fresh slice.
+			rotate = true
+		}
 		i := pick()
 		rotate = false
 		if i < 0 {
