@@ -218,6 +218,18 @@ func (c *countingWriter) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// WritableAt implements httpfetch.LendingWriterAt when w does (nil otherwise); the bytes count
+// when they are committed with WriteAt.
+func (c *countingWriter) WritableAt(off int64, n int) []byte { return writableAt(c.w, off, n) }
+
+// writableAt lends w's memory at off if w lends memory (boot.Mem does: the payload window).
+func writableAt(w io.WriterAt, off int64, n int) []byte {
+	if l, ok := w.(httpfetch.LendingWriterAt); ok {
+		return l.WritableAt(off, n)
+	}
+	return nil
+}
+
 // stream runs one transfer with the scheme's client.
 func (f *netFetcher) stream(ctx context.Context, scheme, host, name, url string, w io.WriterAt, limit int64, onSize func(int64) error, progress func(got, size int64)) (int64, error) {
 	switch scheme {
@@ -294,3 +306,6 @@ type offsetWriter struct {
 
 // WriteAt implements io.WriterAt.
 func (o offsetWriter) WriteAt(p []byte, off int64) (int, error) { return o.w.WriteAt(p, o.base+off) }
+
+// WritableAt implements httpfetch.LendingWriterAt when w does (nil otherwise).
+func (o offsetWriter) WritableAt(off int64, n int) []byte { return writableAt(o.w, o.base+off, n) }

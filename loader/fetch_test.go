@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -102,5 +105,66 @@ func TestPipelineFor(t *testing.T) {
 		if got := pipelineFor(tt.window); got != tt.want {
 			t.Errorf("pipelineFor(%d) = %d, want %d", tt.window, got, tt.want)
 		}
+	}
+}
+
+// TestStreamLendsPayloadMemory: an HTTP download into payload memory goes through the loader's
+// writers (progress counting, placement at a base address) into memory boot.Mem lends: the body
+// lands in the mapped RAM, every byte is counted, and a writer that lends nothing still works.
+func TestStreamLendsPayloadMemory(t *testing.T) {
+	const ram = 8 << 20
+	path := t.TempDir() + "/ram"
+	if err := os.WriteFile(path, make([]byte, ram), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dm, err := boot.OpenDevMem(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dm.Close()
+	mem := boot.NewMem(dm, ram, nil, 1<<20)
+	defer mem.Close()
+
+	// The wrappers lend what boot.Mem lends, at the placed address, and count committed bytes.
+	const base = 3 << 20
+	cw := &countingWriter{w: offsetWriter{mem, base}}
+	lent := cw.WritableAt(10, 100)
+	want := mem.WritableAt(base+10, 100)
+	if len(lent) != 100 || &lent[0] != &want[0] {
+		t.Fatalf("countingWriter{offsetWriter{Mem}}.WritableAt(10, 100) = %d bytes, not Mem's memory at base+10", len(lent))
+	}
+	copy(lent, "lent bytes")
+	if n, err := cw.WriteAt(lent[:10], 10); n != 10 || err != nil || cw.n.Load() != 10 {
+		t.Fatalf("commit = %d, %v; counted %d", n, err, cw.n.Load())
+	}
+	got := make([]byte, 10)
+	if _, err := mem.ReadAt(got, base+10); err != nil || string(got) != "lent bytes" {
+		t.Errorf("committed bytes read back %q, %v", got, err)
+	}
+	if b := (&countingWriter{w: &memBuffer{}}).WritableAt(0, 10); b != nil {
+		t.Errorf("a writer that lends nothing lent %d bytes", len(b))
+	}
+
+	body := bytes.Repeat([]byte("0123456789abcdef"), 300000) // 4.8 MB
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "initrd", time.Time{}, bytes.NewReader(body))
+	}))
+	defer srv.Close()
+	fe := &netFetcher{dial: (&net.Dialer{}).DialContext, stall: 10 * time.Second}
+	n, err := fe.Stream(context.Background(), srv.URL+"/initrd", offsetWriter{mem, base}, ram-base, nil, nil)
+	if err != nil || n != int64(len(body)) {
+		t.Fatalf("Stream = %d, %v", n, err)
+	}
+	back := make([]byte, len(body))
+	if _, err := mem.ReadAt(back, base); err != nil || !bytes.Equal(back, body) {
+		t.Fatalf("payload memory differs from the body (%v)", err)
+	}
+	// Mapped memory is the file standing in for RAM: the body must be there, in place.
+	if err := mem.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(file[base:base+len(body)], body) {
+		t.Errorf("RAM file does not hold the body at %#x (%v)", base, err)
 	}
 }

@@ -62,6 +62,23 @@ type Result struct {
 	Redirects     int
 	Resumes       int // Range requests after a dropped connection
 	Restarts      int // downloads started again from 0 (server ignored Range, or the file changed)
+	InPlace       int // body reads that went straight into memory the writer lent (LendingWriterAt)
+}
+
+// LendingWriterAt is an io.WriterAt that can lend its destination memory, so Get reads the body
+// straight into it instead of into a buffer it then copies from (boot.Mem lends the payload
+// window: one copy per byte less). WritableAt returns the destination of [off, off+k) for some
+// 0 < k <= n, or nil when it cannot lend that memory (Get then uses its buffer). Get fills a
+// prefix of the lent slice and commits it with WriteAt(prefix, off), which the writer should
+// recognise as in place and not copy; writers that wrap another forward both methods.
+//
+// Get never asks for more than the announced size (Content-Length) and MaxSize leave, and cuts
+// a longer slice to what it asked for, so a server sending more than it announced cannot reach
+// past the destination: bytes beyond what may be written are read into Get's own buffer and end
+// the download with an error.
+type LendingWriterAt interface {
+	io.WriterAt
+	WritableAt(off int64, n int) []byte
 }
 
 // Client downloads files. Dial must be set.
@@ -176,6 +193,7 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 		nextReport = every
 		buf        = make([]byte, bufferSize)
 	)
+	lender, _ := w.(LendingWriterAt)
 	report := func(done bool) {
 		if c.Progress != nil {
 			c.Progress(Progress{Received: pos, Size: total, Done: done})
@@ -247,7 +265,25 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 		readErr := func() error {
 			defer resp.Body.Close()
 			for {
-				n, err := resp.Body.Read(buf)
+				dst := buf
+				if lender != nil {
+					// Lend only what may still be written: the rest of the announced size and of MaxSize.
+					want := int64(len(buf))
+					if total >= 0 {
+						want = min(want, total-pos)
+					}
+					if c.MaxSize > 0 {
+						want = min(want, c.MaxSize-pos)
+					}
+					if want > 0 {
+						if lent := lender.WritableAt(pos, int(want)); len(lent) > 0 {
+							k := min(len(lent), int(want))
+							dst = lent[:k:k]
+							res.InPlace++
+						}
+					}
+				}
+				n, err := resp.Body.Read(dst)
 				if n > 0 {
 					if c.MaxSize > 0 && pos+int64(n) > c.MaxSize {
 						return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, c.MaxSize)
@@ -255,7 +291,7 @@ func (c *Client) get(ctx context.Context, rawURL string, w io.WriterAt) (Result,
 					if total >= 0 && pos+int64(n) > total {
 						return fmt.Errorf("server sent more than Content-Length %d", total)
 					}
-					if _, werr := w.WriteAt(buf[:n], pos); werr != nil {
+					if _, werr := w.WriteAt(dst[:n], pos); werr != nil {
 						return fmt.Errorf("write at offset %d: %w", pos, werr)
 					}
 					pos += int64(n)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -239,39 +240,230 @@ func TestGet(t *testing.T) {
 		{name: "chunked", path: "/chunked", wantBody: body[:3<<20],
 			wantRes: Result{Size: 3 << 20, ContentLength: -1}},
 	} {
+		for _, lend := range []bool{false, true} {
+			name := tt.name
+			if lend {
+				name += " lent"
+			}
+			t.Run(name, func(t *testing.T) {
+				requests.Store(0)
+				c := tt.c
+				c.Dial = hostDial
+				var m interface {
+					io.WriterAt
+					bytes() []byte
+				} = &memFile{}
+				var lf *lendingFile
+				if lend {
+					// Lends at most 100000 bytes at a time and refuses every third request: the body
+					// arrives both ways, in pieces that do not line up with the reads.
+					lf = newLendingFile(4<<20, 100000, 3, false)
+					m = lf
+				}
+				// A wall-clock guard: a client that waits forever fails the case instead of hanging the test binary.
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				res, err := c.Get(ctx, srv.URL+tt.path, m)
+				if tt.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Fatalf("Get(%s) = %v, want error containing %q", tt.path, err, tt.wantErr)
+					}
+					if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+						t.Errorf("Get(%s) = %v, want errors.Is %v", tt.path, err, tt.wantIs)
+					}
+					if !strings.HasPrefix(err.Error(), `http GET "`+srv.URL+tt.path+`": `) {
+						t.Errorf("Get(%s) error %q lacks operation and object", tt.path, err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Get(%s) = %v", tt.path, err)
+				}
+				if !bytes.Equal(m.bytes(), tt.wantBody) {
+					t.Errorf("Get(%s) wrote %d bytes, want %d", tt.path, len(m.bytes()), len(tt.wantBody))
+				}
+				res.URL = ""
+				if lend {
+					if res.InPlace == 0 || lf.inPlace == 0 || lf.copied == 0 || lf.guardTouched() {
+						t.Errorf("Get(%s) with a lender: %d reads in place, %d in-place and %d copied commits, guard touched %v",
+							tt.path, res.InPlace, lf.inPlace, lf.copied, lf.guardTouched())
+					}
+					res.InPlace = 0
+				}
+				if res != tt.wantRes {
+					t.Errorf("Get(%s) = %+v, want %+v", tt.path, res, tt.wantRes)
+				}
+				if tt.check != nil {
+					tt.check(t)
+				}
+			})
+		}
+	}
+}
+
+// lendingFile is a fixed window of memory followed by guard bytes, lending the window
+// (LendingWriterAt) like boot.Mem lends the payload window.
+type lendingFile struct {
+	mu      sync.Mutex
+	mem     []byte // window, then guard
+	window  int
+	hi      int // end of what was committed
+	maxLend int // most bytes lent at once
+	refuse  int // every refuse-th WritableAt returns nil (0: never)
+	overLen bool
+	calls   int
+	inPlace int // commits of lent memory
+	copied  int // commits from another buffer
+}
+
+const guardByte = 0xa5
+
+func newLendingFile(window, maxLend, refuse int, overLen bool) *lendingFile {
+	mem := make([]byte, window+4096)
+	for i := window; i < len(mem); i++ {
+		mem[i] = guardByte
+	}
+	return &lendingFile{mem: mem, window: window, maxLend: maxLend, refuse: refuse, overLen: overLen}
+}
+
+// WritableAt lends up to maxLend bytes of the window; with overLen it hands out everything from
+// off on, guard included, as a careless writer might.
+func (l *lendingFile) WritableAt(off int64, n int) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if off < 0 || off >= int64(l.window) || n <= 0 || (l.refuse > 0 && l.calls%l.refuse == 0) {
+		return nil
+	}
+	if l.overLen {
+		return l.mem[off:]
+	}
+	end := min(int(off)+min(n, l.maxLend), l.window)
+	return l.mem[off:end:end]
+}
+
+func (l *lendingFile) WriteAt(p []byte, off int64) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if off < 0 || int(off)+len(p) > l.window {
+		return 0, fmt.Errorf("write [%d, %d) outside the %d-byte window", off, int(off)+len(p), l.window)
+	}
+	if len(p) > 0 && &p[0] == &l.mem[off] {
+		l.inPlace++
+	} else {
+		copy(l.mem[off:], p)
+		l.copied++
+	}
+	l.hi = max(l.hi, int(off)+len(p))
+	return len(p), nil
+}
+
+func (l *lendingFile) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.mem[:l.hi]...)
+}
+
+func (l *lendingFile) guardTouched() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.mem[l.window:] {
+		if b != guardByte {
+			return true
+		}
+	}
+	return false
+}
+
+// rawServer answers every connection with resp verbatim, in pieces of at most piece bytes (0:
+// at once), and closes it.
+func rawServer(t *testing.T, resp []byte, piece int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Read(make([]byte, 4096)) // the request
+				for b := resp; len(b) > 0; {
+					k := len(b)
+					if piece > 0 {
+						k = min(k, piece)
+					}
+					if _, err := c.Write(b[:k]); err != nil {
+						return
+					}
+					b = b[k:]
+					if piece > 0 {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/f"
+}
+
+// TestLendingWindowBounds: a body read straight into lent memory never reaches past what the
+// size checks allow, whatever the server sends or the writer lends.
+func TestLendingWindowBounds(t *testing.T) {
+	body := pattern(5000)
+	chunked := func(n int) []byte {
+		return []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", n, body[:n]))
+	}
+	withLength := func(announced, sent int) []byte {
+		return append([]byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", announced)), body[:sent]...)
+	}
+	for _, tt := range []struct {
+		name     string
+		resp     []byte
+		piece    int
+		maxSize  int64
+		window   int
+		maxLend  int
+		overLen  bool
+		wantErr  string
+		wantBody int
+	}{
+		{name: "more than Content-Length, careless lender", resp: withLength(1000, 5000), window: 1000, overLen: true, wantBody: 1000},
+		{name: "more than Content-Length in small pieces", resp: withLength(1000, 5000), piece: 7, window: 1000, maxLend: 64, wantBody: 1000},
+		{name: "chunked over MaxSize, careless lender", resp: chunked(1001), maxSize: 1000, window: 1000, overLen: true,
+			wantErr: "file exceeds size limit: more than 1000 bytes"},
+		{name: "chunked over MaxSize in small pieces", resp: chunked(5000), piece: 13, maxSize: 1000, window: 1000, maxLend: 300,
+			wantErr: "file exceeds size limit: more than 1000 bytes"},
+		{name: "chunked exactly MaxSize", resp: chunked(1000), maxSize: 1000, window: 1000, overLen: true, wantBody: 1000},
+		{name: "short reads, short lends", resp: withLength(5000, 5000), piece: 11, window: 5000, maxLend: 17, wantBody: 5000},
+		{name: "short body", resp: withLength(5000, 3000), window: 5000, maxLend: 4096, wantErr: "after 3000 of 5000 bytes"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			requests.Store(0)
-			c := tt.c
-			c.Dial = hostDial
-			m := &memFile{}
-			// A wall-clock guard: a client that waits forever fails the case instead of hanging the test binary.
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			res, err := c.Get(ctx, srv.URL+tt.path, m)
+			lf := newLendingFile(tt.window, tt.maxLend, 0, tt.overLen)
+			c := Client{Dial: hostDial, MaxSize: tt.maxSize, Resumes: -1, ResponseTimeout: 5 * time.Second}
+			res, err := c.Get(context.Background(), rawServer(t, tt.resp, tt.piece), lf)
+			if lf.guardTouched() {
+				t.Errorf("bytes written past the %d-byte window", tt.window)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Get(%s) = %v, want error containing %q", tt.path, err, tt.wantErr)
-				}
-				if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
-					t.Errorf("Get(%s) = %v, want errors.Is %v", tt.path, err, tt.wantIs)
-				}
-				if !strings.HasPrefix(err.Error(), `http GET "`+srv.URL+tt.path+`": `) {
-					t.Errorf("Get(%s) error %q lacks operation and object", tt.path, err)
+					t.Fatalf("Get = %v, want error containing %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("Get(%s) = %v", tt.path, err)
+				t.Fatalf("Get = %v", err)
 			}
-			if !bytes.Equal(m.bytes(), tt.wantBody) {
-				t.Errorf("Get(%s) wrote %d bytes, want %d", tt.path, len(m.bytes()), len(tt.wantBody))
+			if got := lf.bytes(); res.Size != int64(tt.wantBody) || !bytes.Equal(got, body[:tt.wantBody]) {
+				t.Errorf("Get wrote %d bytes (Size %d), want the first %d of the body", len(got), res.Size, tt.wantBody)
 			}
-			res.URL = ""
-			if res != tt.wantRes {
-				t.Errorf("Get(%s) = %+v, want %+v", tt.path, res, tt.wantRes)
-			}
-			if tt.check != nil {
-				tt.check(t)
+			if res.InPlace == 0 || lf.copied != 0 {
+				t.Errorf("%d reads in place, %d copied commits: want every byte read in place", res.InPlace, lf.copied)
 			}
 		})
 	}
