@@ -106,11 +106,14 @@ func (l *tapLink) readLoop() {
 	}()
 	drain := func(fd uintptr) bool {
 		for reads := 0; ; reads++ {
-			if reads == 1 || (reads > 0 && reads%rxBatch == 0) {
+			if (reads == 1 && !l.co.holds()) || (reads > 0 && reads%rxBatch == 0) {
 				// Let the goroutines the frames woke (socket readers) run before reading
 				// more: after the first frame, so a lock-step reply (a TFTP ACK) leaves
 				// before the read that finds the queue empty, then every rxBatch frames,
-				// so with one CPU a flood does not fill their buffers unread.
+				// so with one CPU a flood does not fill their buffers unread. A first frame
+				// the TCP coalescer holds waits for the rest of its burst instead: handed
+				// over alone, it cost an ACK of its own per burst (a third of the guest's
+				// frames in an HTTP download) and slirp answered with a one-frame burst.
 				l.deliverCoalesced()
 				runtime.Gosched()
 			}

@@ -153,6 +153,9 @@ func (c *tcpCoalescer) continues(s tcpSegment) bool {
 		bytes.Equal(ptcp[8:12], s.tcp[8:12]) && bytes.Equal(ptcp[header.TCPMinimumSize:off], s.tcp[header.TCPMinimumSize:off])
 }
 
+// holds reports whether a packet is pending (false for a nil coalescer).
+func (c *tcpCoalescer) holds() bool { return c != nil && c.frames > 0 }
+
 // take returns the pending packet as a frame ready for the stack and clears it; false if none.
 func (c *tcpCoalescer) take() (buffer.Buffer, bool) {
 	if c.frames == 0 {
