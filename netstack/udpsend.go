@@ -108,8 +108,8 @@ type udpSender struct {
 	maxPayload    int    // the most payload bytes a datagram may have without fragmentation
 	frame         []byte // headers, then the payload of the datagram being written
 
-	// w writes frame to the tap fd; rawWrite is its callback, made once (a closure per write
-	// would be allocated).
+	// rawWrite writes out to the tap fd inside the tap's RawConn.Write and leaves the result in
+	// errno; it is s.writeFD, bound once (a closure per write would be allocated).
 	out      []byte
 	errno    unix.Errno
 	rawWrite func(fd uintptr) bool
