@@ -369,7 +369,7 @@ func (st *Stack) newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint, proto tcpip.Net
 		c.fast = st.fast
 		c.updateFastPath()
 		if st.send.tap != nil {
-			c.send = newUDPSender(st.send)
+			c.send = newUDPSender(st.send, wq, ep)
 		}
 	}
 	return c
@@ -419,7 +419,7 @@ func (st *Stack) Stats() Stats {
 		RxBytes:            n.Rx.Bytes.Value() + st.fast.rxBytes.Load(),
 		TxPackets:          n.Tx.Packets.Value() + st.send.txPackets.Load(),
 		TxBytes:            n.Tx.Bytes.Value() + st.send.txBytes.Load(),
-		TxNoBufferSpace:    n.TxPacketsDroppedNoBufferSpace.Value(),
+		TxNoBufferSpace:    n.TxPacketsDroppedNoBufferSpace.Value() + st.send.txDropped.Load(),
 		DroppedPackets:     s.DroppedPackets.Value(),
 		IPMalformed:        s.IP.MalformedPacketsReceived.Value(),
 		ARPRequestsSent:    s.ARP.OutgoingRequestsSent.Value(),

@@ -517,3 +517,66 @@ func TestUDPSendFastPathToKernel(t *testing.T) {
 		t.Errorf("%d datagrams took the fast path, want %d", fast, n)
 	}
 }
+
+// TestUDPSendFastPathFullQueue fills the device queue (the peer stops reading, the tap write
+// answers EAGAIN): Writes still succeed and never block, the datagrams the queue refused are
+// dropped and counted (TxNoBufferSpace), every frame on the wire is an intact datagram (no
+// empty ones: gonet's retry after the link's ErrWouldBlock resends a consumed reader), and once
+// the queue drains the fast path sends again.
+func TestUDPSendFastPathFullQueue(t *testing.T) {
+	r := newSendRig(t, Config{})
+	c := r.dial(t, "", "10.0.2.2:7777")
+	r.compare(t, c, []byte("warm up"), true)
+	if err := unix.SetNonblock(r.peer, true); err != nil {
+		t.Fatal(err)
+	}
+	s0 := r.st.Stats()
+	const n = 3000
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			p := make([]byte, 100)
+			p[0], p[1] = byte(i>>8), byte(i)
+			if _, err := c.Write(p); err != nil {
+				done <- fmt.Errorf("write %d: %w", i, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("writes into a full device queue blocked")
+	}
+	var onWire []int
+	buf := make([]byte, 2048)
+	for {
+		m, err := unix.Read(r.peer, buf)
+		if err != nil {
+			break
+		}
+		if m != sendHdrLen+100 {
+			t.Fatalf("a %d-byte frame on the wire, want %d", m, sendHdrLen+100)
+		}
+		onWire = append(onWire, int(buf[sendHdrLen])<<8|int(buf[sendHdrLen+1]))
+	}
+	s := r.st.Stats()
+	dropped := s.TxNoBufferSpace - s0.TxNoBufferSpace
+	if dropped == 0 || len(onWire) == n {
+		t.Fatalf("%d of %d datagrams on the wire, %d counted dropped: the queue never filled", len(onWire), n, dropped)
+	}
+	if uint64(len(onWire))+dropped != n || s.TxPackets-s0.TxPackets != uint64(len(onWire)) {
+		t.Errorf("%d on the wire + %d dropped != %d written (TxPackets moved by %d)", len(onWire), dropped, n, s.TxPackets-s0.TxPackets)
+	}
+	for i := 1; i < len(onWire); i++ {
+		if onWire[i] <= onWire[i-1] {
+			t.Fatalf("datagrams out of order or repeated on the wire: %d after %d", onWire[i], onWire[i-1])
+		}
+	}
+	unix.SetNonblock(r.peer, false)
+	r.compare(t, c, []byte("drained"), true)
+}
