@@ -326,6 +326,14 @@ func (l *tapLink) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 	}); err != nil {
 		return &tcpip.ErrClosedForSend{}
 	}
+	if errno == unix.EAGAIN {
+		// The device queue is full (metal's tapWrite: every TX buffer is with the device).
+		// gVisor treats ErrNoBufferSpace as Linux treats a full qdisc: counted
+		// (TxNoBufferSpace), a UDP datagram dropped and its Write successful, TCP retransmits.
+		// TranslateErrno's ErrWouldBlock made gonet's UDP Write wait for a writable event that
+		// never comes: a hang (TestUDPSendAdversarialBackpressure).
+		return &tcpip.ErrNoBufferSpace{}
+	}
 	if errno != 0 {
 		return tcpip.TranslateErrno(errno)
 	}
