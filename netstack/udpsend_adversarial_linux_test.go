@@ -558,3 +558,51 @@ func checkChurnFrame(f []byte, peers []churnPeer, onWire map[churnKey]int, probl
 	}
 	onWire[churnKey{w, seq}]++
 }
+
+// TestUDPSendAdversarialAddressChange: the NIC's address changes under a connected socket
+// (DHCP renewing with another address). Until it reconnects, Writes take gVisor's path and fail
+// or send exactly as gVisor does (never the old source address from stale fast-path headers);
+// after Connect the fast path sends from the new address, byte for byte as gVisor would.
+func TestUDPSendAdversarialAddressChange(t *testing.T) {
+	r := newSendRig(t, Config{})
+	c := r.dial(t, "", "10.0.2.2:7777")
+	r.compare(t, c, []byte("old address"), true)
+	if err := r.st.SetAddress(netip.MustParsePrefix("10.0.2.16/24")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		fast0 := r.st.send.txPackets.Load()
+		_, err1 := c.Write([]byte("renewed"))
+		_, err2 := c.gc.Write([]byte("renewed"))
+		if fmt.Sprint(err1) != fmt.Sprint(err2) {
+			t.Errorf("after SetAddress: Write %v, gVisor's path %v", err1, err2)
+		}
+		if r.st.send.txPackets.Load() != fast0 {
+			t.Errorf("after SetAddress: the fast path sent with headers built for the old address")
+		}
+		for _, f := range drainAfter(t, r.peer, 20*time.Millisecond) {
+			if header.Ethernet(f).Type() != header.IPv4ProtocolNumber {
+				continue
+			}
+			if src := header.IPv4(f[header.EthernetMinimumSize:]).SourceAddress(); src == tcpip.AddrFrom4([4]byte{10, 0, 2, 15}) && err2 != nil {
+				t.Errorf("a datagram from the old address %s left, gVisor's path refused: %v", src, err2)
+			}
+		}
+	}
+	if err := c.Connect(netip.MustParseAddrPort("10.0.2.2:7777")); err != nil {
+		// gVisor keeps the old local address bound and refuses; Writes stay gVisor's.
+		fast0 := r.st.send.txPackets.Load()
+		_, err1 := c.Write([]byte("after a failed Connect"))
+		_, err2 := c.gc.Write([]byte("after a failed Connect"))
+		if fmt.Sprint(err1) != fmt.Sprint(err2) || r.st.send.txPackets.Load() != fast0 {
+			t.Errorf("after a failed Connect (%v): Write %v, gVisor's path %v, fast path taken %v", err, err1, err2, r.st.send.txPackets.Load() != fast0)
+		}
+		drainAfter(t, r.peer, 20*time.Millisecond)
+		// A fresh socket sends from the new address on the fast path.
+		c = r.dial(t, "", "10.0.2.2:7777")
+	}
+	f := r.compare(t, c, []byte("reconnected"), true)
+	if src := header.IPv4(f[header.EthernetMinimumSize:]).SourceAddress(); src != tcpip.AddrFrom4([4]byte{10, 0, 2, 16}) {
+		t.Errorf("after the address change: source %s, want 10.0.2.16", src)
+	}
+}
