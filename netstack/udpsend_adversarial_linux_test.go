@@ -17,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // Adversarial review of the UDP send fast path (udpsend.go): every size class against gVisor's
@@ -604,5 +605,105 @@ func TestUDPSendAdversarialAddressChange(t *testing.T) {
 	f := r.compare(t, c, []byte("reconnected"), true)
 	if src := header.IPv4(f[header.EthernetMinimumSize:]).SourceAddress(); src != tcpip.AddrFrom4([4]byte{10, 0, 2, 16}) {
 		t.Errorf("after the address change: source %s, want 10.0.2.16", src)
+	}
+}
+
+// neighbourState is the state of ip's entry in the neighbour table, or Unknown if it has none.
+func neighbourState(r *sendRig, ip [4]byte) (stack.NeighborState, tcpip.LinkAddress) {
+	ns, _ := r.st.Stack().Neighbors(NICID, ipv4.ProtocolNumber)
+	for _, n := range ns {
+		if n.Addr == tcpip.AddrFrom4(ip) {
+			return n.State, n.LinkAddr
+		}
+	}
+	return stack.Unknown, ""
+}
+
+// TestUDPSendAdversarialNeighbourFails lets a learned neighbour go through its whole life with
+// short NUD timers: reachable (fast), stale (gVisor's path re-confirms), delay and probe (fast,
+// as gVisor sends there too), then silent to the probes: once gVisor gave the entry up, no
+// datagram may leave for its old MAC on the fast path; the peer answers again with another MAC
+// and the datagrams go there, on the fast path again.
+func TestUDPSendAdversarialNeighbourFails(t *testing.T) {
+	r := newSendRig(t, Config{})
+	if err := unix.SetNonblock(r.peer, true); err != nil {
+		t.Fatal(err)
+	}
+	cfg := stack.DefaultNUDConfigurations()
+	cfg.BaseReachableTime, cfg.MinRandomFactor, cfg.MaxRandomFactor = 400*time.Millisecond, 1, 1
+	cfg.DelayFirstProbeTime, cfg.RetransmitTimer = 200*time.Millisecond, 30*time.Millisecond
+	cfg.MaxUnicastProbes, cfg.MaxMulticastProbes = 2, 2
+	if err := r.st.Stack().SetNUDConfigurations(NICID, ipv4.ProtocolNumber, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ip3 := [4]byte{10, 0, 2, 3}
+	macA := net.HardwareAddr{0x52, 0x55, 0x0a, 0x00, 0x02, 0x03}
+	macB := net.HardwareAddr{0x52, 0x55, 0x0a, 0x00, 0x02, 0x44}
+	c := r.dial(t, "", "10.0.2.3:7777")
+	// waitFrame waits for a frame of type typ, skipping others.
+	waitFrame := func(typ tcpip.NetworkProtocolNumber) []byte {
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, f := range drainFrames(t, r.peer) {
+				if header.Ethernet(f).Type() == typ {
+					return f
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatalf("no frame of type %#x", typ)
+		return nil
+	}
+	answer := func(mac net.HardwareAddr) {
+		unix.Write(r.peer, arpFrame(header.ARPReply, mac, ip3, tcpip.LinkAddress(guestMAC), [4]byte{10, 0, 2, 15}))
+	}
+	if _, err := c.Write([]byte("resolve")); err != nil {
+		t.Fatal(err)
+	}
+	waitFrame(header.ARPProtocolNumber)
+	answer(macA)
+	waitFrame(header.IPv4ProtocolNumber)
+	waitFor(t, "reachable", func() bool { s, _ := neighbourState(r, ip3); return s == stack.Reachable })
+	fast0 := r.st.send.txPackets.Load()
+	c.Write([]byte("reachable"))
+	if f := waitFrame(header.IPv4ProtocolNumber); header.Ethernet(f).DestinationAddress() != tcpip.LinkAddress(macA) || r.st.send.txPackets.Load() == fast0 {
+		t.Errorf("reachable: frame to %s, fast path %v", header.Ethernet(f).DestinationAddress(), r.st.send.txPackets.Load() != fast0)
+	}
+	waitFor(t, "stale", func() bool { s, _ := neighbourState(r, ip3); return s == stack.Stale })
+	fast0 = r.st.send.txPackets.Load()
+	c.Write([]byte("stale"))
+	waitFrame(header.IPv4ProtocolNumber)
+	if r.st.send.txPackets.Load() != fast0 {
+		t.Errorf("stale: the fast path sent without gVisor moving the entry on")
+	}
+	// Silent from now on: delay, probe (unicast ARP, unanswered), then gVisor gives up.
+	waitFor(t, "the entry to fail", func() bool {
+		s, _ := neighbourState(r, ip3)
+		return s == stack.Unreachable || s == stack.Unknown
+	})
+	drainFrames(t, r.peer)
+	fast0 = r.st.send.txPackets.Load()
+	for i := 0; i < 3; i++ {
+		if _, err := c.Write([]byte("after failure")); err != nil {
+			t.Logf("write after the neighbour failed: %v", err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	for _, f := range drainFrames(t, r.peer) {
+		if header.Ethernet(f).Type() == header.IPv4ProtocolNumber && header.Ethernet(f).DestinationAddress() == tcpip.LinkAddress(macA) {
+			t.Errorf("a datagram left for the failed neighbour's old MAC")
+		}
+	}
+	if r.st.send.txPackets.Load() != fast0 {
+		t.Errorf("the fast path sent to a neighbour gVisor gave up on")
+	}
+	// The peer is back with another MAC.
+	answer(macB)
+	waitFor(t, "the new MAC", func() bool { _, m := neighbourState(r, ip3); return m == tcpip.LinkAddress(macB) })
+	drainAfter(t, r.peer, 20*time.Millisecond)
+	unix.SetNonblock(r.peer, false)
+	f := r.compare(t, c, []byte("back"), true)
+	if header.Ethernet(f).DestinationAddress() != tcpip.LinkAddress(macB) {
+		t.Errorf("back: frame to %s, want %s", header.Ethernet(f).DestinationAddress(), macB)
 	}
 }
