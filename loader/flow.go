@@ -38,6 +38,11 @@ const bufferReserve = 32 << 20
 // (+9 %), faster in 7 of 10 pairs. The loader allocates only ~6 MiB in such a boot (one
 // collection at GOGC 100, none at 800; heap 7-11 MiB at the end). Smaller guests keep the
 // default: the smallest-RAM boot (bench/boot.sh, 128 MiB and below) must not spend RAM on garbage.
+// Costs: garbage may hold up to RAM/8 (64 MiB at 512 MiB) where GOGC 100 keeps ~2x the live heap,
+// so a payload that fits within ~40 MiB of the RAM left could fail to fit where the default would
+// not; with 40 MiB or more of payload buffered in loader memory (pieces over netipl's own pages)
+// the limit brings ~5x the collections and ~4x their CPU of GOGC 100 (bench/gclimit.sh: 0.06 ->
+// 0.26 s per 200 MiB of garbage under qemu-s390x), bounded by the GC CPU limiter.
 const gcTuneMinRAM = 512 << 20
 
 // tuneGC applies gcTuneMinRAM's setting in a guest with at least that much RAM.
