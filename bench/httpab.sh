@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench/httpab.sh: A/B of netipl images on the HTTP row of bench/boot.sh (60 MB initrd from a host
-# python3 http.server through slirp, drop-in firmware mode, -m 512), rounds interleaved. Per run:
-# MB/s (initrd size / time between the kernel's and the initrd's "Received" lines, boot.sh's rule)
-# and QEMU's CPU per MB over the same span (all its threads, from /proc/PID/task/*/schedstat), which
-# is less sensitive to the machine's load than the rate. QEMU is stopped once the initrd is in: the
-# kernel is not booted. Medians at the end. DUMP=DIR keeps a filter-dump pcap of each run for
-# bench/slirpflow.py; NICE=-10 (as root) runs QEMU and the watcher at a higher priority.
-# About 5 s per run. Usage: ROUNDS=8 bash bench/httpab.sh A.img B.img ...
+# python3 http.server through slirp, drop-in firmware mode, -m 512), rounds interleaved, every other
+# round in reverse order. Per run: MB/s (initrd size / time between the kernel's and the initrd's
+# "Received" lines, boot.sh's rule) and QEMU's CPU per MB over the same span (all its threads, from
+# /proc/PID/task/*/schedstat), less sensitive to the machine's load than the rate. QEMU is stopped
+# once the initrd is in: the kernel is not booted. Medians at the end. DUMP=DIR keeps a filter-dump
+# pcap of each run for bench/slirpflow.py; NICE=-10 (as root) runs QEMU and the watcher at a higher
+# priority. Runs of one image spread widely on a shared machine: use ROUNDS >= 10.
+# About 2-5 s per run. Usage: ROUNDS=10 bash bench/httpab.sh A.img B.img ...
 set -uo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-6}
@@ -68,8 +69,14 @@ run() { # run IMG TAG: one boot; sets mbps, cpu
   [ "$cpu" = - ] || cpu=$(awk -v c="$cpu" -v n="$size" 'BEGIN { printf "%.1f", c / (n / 1e6) }')
 }
 declare -A rates cpus
+imgs=("$@")
 for r in $(seq "$rounds"); do
-  for img in "$@"; do
+  order=("${imgs[@]}")
+  if [ $((r % 2)) = 0 ]; then # every other round backwards: no image always runs first
+    order=()
+    for ((i = ${#imgs[@]} - 1; i >= 0; i--)); do order+=("${imgs[i]}"); done
+  fi
+  for img in "${order[@]}"; do
     run "$img" "$(basename "$img" .img)-$r"
     echo "round $r $(basename "$img"): $mbps MB/s, QEMU CPU $cpu ms/MB (load $(cut -d' ' -f1 /proc/loadavg))"
     rates[$img]="${rates[$img]:-} $mbps"
