@@ -88,10 +88,9 @@ func (l *tapLink) frameBufferSize() int {
 }
 
 // rxBatch is how many frames of a burst the reader delivers between yields to the goroutines
-// they woke. It is also the most frames tcpCoalescer merges into one packet: a TCP download
-// through slirp (no window scaling: 64 KiB, 45 segments in flight) ran at 44 MB/s with 16, 58-64
-// with 32, 62 with 40 and 54 with 64 (guest under TCG, medians of 4); 32 leaves slirp a third of
-// its window while the guest works on a burst.
+// they woke, unless the TCP coalescer holds a packet (then tcpMergeFrames bounds the burst). When
+// it also bounded the merged packets, a TCP download through slirp ran at 44 MB/s with 16, 58-64
+// with 32, 62 with 40 and 54 with 64 (guest under TCG, medians of 4).
 const rxBatch = 32
 
 // readLoop runs until Attach(nil) or Close: each poller wake-up drains the fd.
@@ -106,14 +105,16 @@ func (l *tapLink) readLoop() {
 	}()
 	drain := func(fd uintptr) bool {
 		for reads := 0; ; reads++ {
-			if (reads == 1 && !l.co.holds()) || (reads > 0 && reads%rxBatch == 0) {
+			if held := l.co.holds(); (reads == 1 && !held) || (reads > 0 && reads%rxBatch == 0 && !held) || l.co.full() {
 				// Let the goroutines the frames woke (socket readers) run before reading
 				// more: after the first frame, so a lock-step reply (a TFTP ACK) leaves
 				// before the read that finds the queue empty, then every rxBatch frames,
-				// so with one CPU a flood does not fill their buffers unread. A first frame
-				// the TCP coalescer holds waits for the rest of its burst instead: handed
-				// over alone, it cost an ACK of its own per burst (a third of the guest's
-				// frames in an HTTP download) and slirp answered with a one-frame burst.
+				// so with one CPU a flood does not fill their buffers unread. While the TCP
+				// coalescer holds a packet it grows to tcpMergeFrames frames first (or until
+				// a frame does not continue it, or the queue is empty), then goes: a first
+				// frame handed over alone cost an ACK of its own per burst (a third of the
+				// guest's frames in an HTTP download) and slirp answered with a one-frame
+				// burst, and one ACK per 44 segments beat one per 32 (tcpMergeFrames).
 				l.deliverCoalesced()
 				runtime.Gosched()
 			}

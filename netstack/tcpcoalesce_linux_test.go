@@ -91,16 +91,21 @@ func (r *packetRecorder) delivered() []int {
 }
 
 // TestTapLinkBurstIsOnePacket: a burst of in-order TCP data frames waiting in the device queue
-// reaches the stack as one packet — the first frame is not handed over alone (that cost an ACK
-// of its own per burst in an HTTP download), while a lone non-TCP first frame still is.
+// reaches the stack as one packet of up to tcpMergeFrames frames — the first frame is not handed
+// over alone (that cost an ACK of its own per burst in an HTTP download), nor is the burst cut at
+// rxBatch — while a lone non-TCP first frame still is.
 func TestTapLinkBurstIsOnePacket(t *testing.T) {
+	const hdrs = header.IPv4MinimumSize + header.TCPMinimumSize
 	for _, tc := range []struct {
 		name      string
 		arpFirst  bool
+		frames    int
 		wantSizes []int
 	}{
-		{name: "TCP burst", wantSizes: []int{header.IPv4MinimumSize + header.TCPMinimumSize + 20*1000}},
-		{name: "ARP then TCP burst", arpFirst: true, wantSizes: []int{header.ARPSize, header.IPv4MinimumSize + header.TCPMinimumSize + 20*1000}},
+		{name: "TCP burst", frames: 20, wantSizes: []int{hdrs + 20*1000}},
+		{name: "ARP then TCP burst", arpFirst: true, frames: 20, wantSizes: []int{header.ARPSize, hdrs + 20*1000}},
+		// More than tcpMergeFrames (and rxBatch): the packet goes when full, the rest after it.
+		{name: "long burst", frames: 50, wantSizes: []int{hdrs + tcpMergeFrames*1000, hdrs + (50-tcpMergeFrames)*1000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fd, peer := framePair(t)
@@ -116,7 +121,7 @@ func TestTapLinkBurstIsOnePacket(t *testing.T) {
 				}
 			}
 			// The whole burst is queued before the reader starts: its first read finds it all.
-			for i := 0; i < 20; i++ {
+			for i := 0; i < tc.frames; i++ {
 				ipPkt := tcpFrame(segmentSpec{seq: 1000 + uint32(i)*1000, payload: payloadOf(t, 1000, i)})
 				f := make([]byte, header.EthernetMinimumSize+len(ipPkt))
 				header.Ethernet(f).Encode(&header.EthernetFields{SrcAddr: tcpip.LinkAddress(peerMAC), DstAddr: tcpip.LinkAddress(guestMAC), Type: header.IPv4ProtocolNumber})

@@ -144,13 +144,20 @@ func TestTCPCoalescer(t *testing.T) {
 			[]int{1, 2}, []bool{true, true}},
 		{"not TCP", []segmentSpec{{seq: 100, payload: p(1)}, {seq: 1548, payload: p(2), proto: uint8(header.UDPProtocolNumber)}},
 			[]int{1, 1}, []bool{true, false}},
-		{"64 KiB limit", func() []segmentSpec {
+		{"frame limit", func() []segmentSpec {
 			var s []segmentSpec
 			for i := 0; i < 50; i++ {
 				s = append(s, segmentSpec{seq: uint32(i * 1448), payload: p(i)})
 			}
 			return s
-		}(), []int{45, 5}, []bool{true, true}},
+		}(), []int{tcpMergeFrames, 50 - tcpMergeFrames}, []bool{true, true}},
+		{"64 KiB limit (jumbo frames)", func() []segmentSpec {
+			var s []segmentSpec
+			for i := 0; i < 10; i++ {
+				s = append(s, segmentSpec{seq: uint32(i * 8000), payload: payloadOf(t, 8000, i)})
+			}
+			return s
+		}(), []int{8, 2}, []bool{true, true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
