@@ -145,7 +145,7 @@ func TestTapLinkBurstIsOnePacket(t *testing.T) {
 }
 
 // BenchmarkTCPBurstReceive is the stack's side of an HTTP download through slirp: bursts of 32
-// in-order 1440-byte segments (what one ACK of a 64 KiB window releases) through the tap link,
+// in-order 1440-byte segments (one ACK per burst) through the tap link,
 // the coalescer and gVisor to a socket reader. ns/op is per burst; bench/httpceiling.sh has the
 // guest-level numbers. Under qemu-s390x with -test.cpu 1 it approximates the guest's cost.
 func BenchmarkTCPBurstReceive(b *testing.B) {
