@@ -218,7 +218,7 @@ func deliverSignals(t *tcb) bool {
 	t.gprs[2] = sig
 	t.gprs[3] = frame + sfInfo
 	t.gprs[4] = frame + sfUcontext
-	t.gprs[14] = frame + sfSVCInsn
+	t.gprs[14] = vdsoBase + vdsoSigreturnOff // not frame+sfSVCInsn: no code on stack pages (vdso.go)
 	if sa.flags&saRestorer != 0 {
 		t.gprs[14] = sa.restorer
 	}

@@ -99,7 +99,13 @@ const (
 	vdsoCodeOff   = 512
 	vdsoDataOff   = vdsoCodeOff + len(vdsoCode) // boot TOD, then the 1970 epoch
 	vdsoBase      = 0x7fffff100000              // where the loader sees it (above the initial stack)
-	atSysinfoEhdr = 33
+	// vdsoSigreturnOff holds "svc 173" (rt_sigreturn), where a signal handler without SA_RESTORER
+	// returns to (as Linux's vDSO __kernel_rt_sigreturn). Returning through an instruction written
+	// into the signal frame makes QEMU's TCG translate code from a stack page, after which every
+	// store to that page takes TCG's slow self-modifying-code path (suspected cause of HTTP boots
+	// stuck at ~20 MB/s instead of ~95 in 1 of 20-60 runs; docs/metal.md).
+	vdsoSigreturnOff = pageSize - 8
+	atSysinfoEhdr    = 33
 
 	// dynstr: "\0__kernel_clock_gettime\0LINUX_2.6.29\0linux-vdso.so.1\0"
 	vdsoStrings    = "\x00__kernel_clock_gettime\x00LINUX_2.6.29\x00linux-vdso.so.1\x00"
@@ -183,6 +189,7 @@ func buildVDSO(page []byte, bootTOD uint64) {
 	be.PutUint32(v[20:], vdsoNameVer)
 	copy(page[vdsoStrOff:], vdsoStrings)
 	copy(page[vdsoCodeOff:], vdsoCode[:])
+	be.PutUint16(page[vdsoSigreturnOff:], svcRtSigreturn)
 	be.PutUint64(page[vdsoDataOff:], bootTOD)
 	be.PutUint64(page[vdsoDataOff+8:], todEpoch1970)
 }

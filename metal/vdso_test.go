@@ -3,6 +3,7 @@ package metal
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,5 +151,18 @@ func TestELFHashMatchesRuntime(t *testing.T) {
 	}
 	if got := elfHash("__kernel_clock_gettime"); got != 0xb0cd725 {
 		t.Errorf("elfHash(__kernel_clock_gettime) = %#x, want 0xb0cd725", got)
+	}
+}
+
+// TestVDSOSigreturnTrampoline: signal handlers without SA_RESTORER return to "svc 173" in the vDSO
+// page (never to code in the signal frame on the stack), inside the page's R+X PT_LOAD.
+func TestVDSOSigreturnTrampoline(t *testing.T) {
+	page := make([]byte, pageSize)
+	buildVDSO(page, 0)
+	if got := binary.BigEndian.Uint16(page[vdsoSigreturnOff:]); got != 0x0aad {
+		t.Fatalf("vDSO at %#x holds %#04x, want svc 173 (0x0aad)", vdsoSigreturnOff, got)
+	}
+	if vdsoSigreturnOff < vdsoDataOff+16 || vdsoSigreturnOff+2 > pageSize {
+		t.Fatalf("trampoline at %#x overlaps the data (ends %#x) or leaves the page", vdsoSigreturnOff, vdsoDataOff+16)
 	}
 }
