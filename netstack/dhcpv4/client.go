@@ -195,11 +195,13 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 			timeout = maxT
 		}
 	}
+	ran := 0 // rounds started: the time budget can end the loop before rounds
 	for round := 1; round <= rounds; round++ {
 		now := clock.NowMonotonic()
 		if !now.Before(deadline) {
 			break
 		}
+		ran = round
 		secs := uint16(now.Sub(start) / time.Second)
 		disc, err := dhcp.New(c.identity(xid, dhcp.MessageTypeDiscover, secs)...)
 		if err != nil {
@@ -264,7 +266,7 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 			backoff()
 		}
 	}
-	return nil, fmt.Errorf("%w after %d rounds (%s)", ErrNoLease, rounds,
+	return nil, fmt.Errorf("%w after %d rounds (%s)", ErrNoLease, ran,
 		clock.NowMonotonic().Sub(start).Round(time.Millisecond))
 }
 

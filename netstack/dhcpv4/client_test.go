@@ -196,6 +196,10 @@ func TestTotalBound(t *testing.T) {
 		if !errors.Is(err, ErrNoLease) || c.Stats.Sent != 2 {
 			t.Errorf("Acquire = %v after %d DISCOVERs, want ErrNoLease after 2 (1 s + 1.5 s)", err, c.Stats.Sent)
 		}
+		// The reason names the rounds that ran, not MaxRounds.
+		if err != nil && !strings.Contains(err.Error(), "after 2 rounds") {
+			t.Errorf("Acquire = %v, want it to say %q", err, "after 2 rounds")
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Acquire did not stop at Total")
 	}
