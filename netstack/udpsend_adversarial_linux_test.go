@@ -26,24 +26,6 @@ import (
 // concurrent with Writes (run with -race), where every frame that leaves must be well formed, go
 // to the MAC and port of a peer the socket was connected to, and be counted once.
 
-// oddChecksumEdgePayload is an n-byte payload (n odd, n >= 3) whose UDP checksum sum is 0xffff:
-// the aligned word before the last (padded) byte is chosen to make it so.
-func oddChecksumEdgePayload(n int, src, dst netip.Addr, sport, dport uint16) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i*13 + 5)
-	}
-	p[n-3], p[n-2] = 0, 0
-	ulen := uint16(header.UDPMinimumSize + n)
-	u := make(header.UDP, header.UDPMinimumSize)
-	u.Encode(&header.UDPFields{SrcPort: sport, DstPort: dport, Length: ulen})
-	sum := header.PseudoHeaderChecksum(header.UDPProtocolNumber, tcpip.AddrFrom4(src.As4()), tcpip.AddrFrom4(dst.As4()), ulen)
-	sum = checksum.Checksum(append(u, p...), sum)
-	w := 0xffff - sum
-	p[n-3], p[n-2] = byte(w>>8), byte(w)
-	return p
-}
-
 // TestUDPSendAdversarialSizes compares the fast path's frames with gVisor's for every payload
 // size from 0 to 64 bytes, sizes around powers of two and the MTU edge, random contents, and
 // checksum-edge payloads of odd length; beyond the MTU both paths fragment alike, and a payload
@@ -69,7 +51,7 @@ func TestUDPSendAdversarialSizes(t *testing.T) {
 		}
 	}
 	for _, n := range []int{3, 5, 101, 1471} {
-		p := oddChecksumEdgePayload(n, own, peer, 5001, 7778)
+		p := checksumEdgePayload(n, own, peer, 5001, 7778)
 		f := r.compare(t, c, p, true)
 		if got := header.UDP(f[sendUDPOff:]).Checksum(); got != 0xffff {
 			t.Errorf("%d-byte checksum-edge payload: UDP checksum %#04x, want 0xffff", n, got)

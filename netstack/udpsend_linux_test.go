@@ -111,20 +111,23 @@ func (r *sendRig) compare(t *testing.T, c *UDPConn, b []byte, wantFast bool) []b
 	return f1
 }
 
-// checksumEdgePayload returns an n-byte payload (n even) whose UDP checksum sum, pseudo header
-// included, is 0xffff: the case where RFC 768 sends all ones instead of the computed zero.
+// checksumEdgePayload returns an n-byte payload (n >= 3) whose UDP checksum sum, pseudo header
+// included, is 0xffff: the case where RFC 768 sends all ones instead of the computed zero. The last
+// aligned 16-bit word (before the padded last byte when n is odd) is chosen to make it so.
 func checksumEdgePayload(n int, src, dst netip.Addr, sport, dport uint16) []byte {
 	p := make([]byte, n)
-	for i := range p[:n-2] {
+	for i := range p {
 		p[i] = byte(i*7 + 3)
 	}
+	k := n - 2 - n%2
+	p[k], p[k+1] = 0, 0
 	ulen := uint16(header.UDPMinimumSize + n)
 	u := make(header.UDP, header.UDPMinimumSize)
 	u.Encode(&header.UDPFields{SrcPort: sport, DstPort: dport, Length: ulen})
 	sum := header.PseudoHeaderChecksum(header.UDPProtocolNumber, tcpip.AddrFrom4(src.As4()), tcpip.AddrFrom4(dst.As4()), ulen)
 	sum = checksum.Checksum(append(u, p...), sum)
 	w := 0xffff - sum // one's complement: sum + w = 0xffff
-	p[n-2], p[n-1] = byte(w>>8), byte(w)
+	p[k], p[k+1] = byte(w>>8), byte(w)
 	return p
 }
 
