@@ -127,14 +127,7 @@ func TestUDPOverTapInNetns(t *testing.T) {
 		c.Close()
 	}()
 
-	st, err := New(Config{TapFD: dupTap(t, tap), MAC: guestMAC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
-		t.Fatal(err)
-	}
+	st := stackOverTap(t, tap)
 	c, err := st.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
 	if err != nil {
 		t.Fatal(err)
@@ -341,6 +334,21 @@ func newBenchStack(b *testing.B, tap *os.File) *Stack {
 	b.Cleanup(func() { st.Close() })
 	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
 		b.Fatal(err)
+	}
+	return st
+}
+
+// stackOverTap is a Stack over a duplicate of tap with the guest's address 10.0.2.15/24, closed
+// when the test ends.
+func stackOverTap(t *testing.T, tap *os.File) *Stack {
+	t.Helper()
+	st, err := New(Config{TapFD: dupTap(t, tap), MAC: guestMAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
+		t.Fatal(err)
 	}
 	return st
 }

@@ -32,14 +32,7 @@ func TestTCPBulkOverTapCoalesced(t *testing.T) {
 		c.Write(want)
 		c.Close()
 	}()
-	st, err := New(Config{TapFD: dupTap(t, tap), MAC: guestMAC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
-		t.Fatal(err)
-	}
+	st := stackOverTap(t, tap)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := st.DialTCP(ctx, netip.MustParseAddrPort("10.0.2.2:8080"))

@@ -451,14 +451,7 @@ func TestUDPSendFastPathFallbacks(t *testing.T) {
 // next Write reports (connection refused), as gVisor's path does.
 func TestUDPSendFastPathToKernel(t *testing.T) {
 	tap, echo, _ := setupTapNetns(t)
-	st, err := New(Config{TapFD: dupTap(t, tap), MAC: guestMAC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
-		t.Fatal(err)
-	}
+	st := stackOverTap(t, tap)
 	c, err := st.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
 	if err != nil {
 		t.Fatal(err)
