@@ -53,8 +53,6 @@ func newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint) *UDPConn {
 	return &UDPConn{ep: ep, wq: wq, gc: gonet.NewUDPConn(wq, ep), rCancel: make(chan struct{})}
 }
 
-// updateFastPath (re)registers the socket's binding with the fast path: after it was bound, and
-// after Connect changed its peer.
 // leaveFastPath drops the socket's fast-path registration; its datagrams take gVisor's path until
 // updateFastPath registers it again.
 func (c *UDPConn) leaveFastPath() {
@@ -63,22 +61,26 @@ func (c *UDPConn) leaveFastPath() {
 	}
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
+	c.leaveFastPathLocked()
+}
+
+// leaveFastPathLocked is leaveFastPath with c.fmu held.
+func (c *UDPConn) leaveFastPathLocked() {
 	if c.unregister != nil {
 		c.unregister()
 		c.unregister = nil
 	}
 }
 
+// updateFastPath (re)registers the socket's binding with the fast path: after it was bound, and
+// after Connect changed its peer.
 func (c *UDPConn) updateFastPath() {
 	if c.fast == nil {
 		return
 	}
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
-	if c.unregister != nil {
-		c.unregister()
-		c.unregister = nil
-	}
+	c.leaveFastPathLocked()
 	if c.closed {
 		return
 	}
@@ -264,10 +266,7 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.gc.Wr
 func (c *UDPConn) Close() error {
 	c.fmu.Lock()
 	c.closed = true
-	if c.unregister != nil {
-		c.unregister()
-		c.unregister = nil
-	}
+	c.leaveFastPathLocked()
 	c.fmu.Unlock()
 	if c.send != nil {
 		c.send.close()
