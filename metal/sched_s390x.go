@@ -1,10 +1,6 @@
 package metal
 
-import (
-	"unsafe"
-
-	"netipl/metal/internal/phys"
-)
+import "unsafe"
 
 // Threads and scheduling: round-robin over a fixed tcb array, time-sliced by the clock
 // comparator, an enabled wait when nothing is runnable. The kernel runs each interruption to
@@ -220,13 +216,9 @@ func deadlock() {
 	disabledWait(waitDeadlock)
 }
 
-// extTrap handles external interruptions: the clock comparator ends a time slice or a sleep.
+// extTrap handles external interruptions: the clock comparator ends a time slice or a sleep
+// (dispatch sees both from the clock: an expired slice rotates, a passed deadline wakes).
 func extTrap() {
-	if curIdx >= 0 {
-		if phys.Load16(lcExtCode) == extClockComparator && stckf() >= sliceStart+quantumTOD {
-			rotate = true
-		}
-	}
 	dispatch()
 }
 
