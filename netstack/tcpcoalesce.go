@@ -32,7 +32,7 @@ import (
 // packet carries the first segment's headers (flags ORed, the last window) and a TCP checksum
 // built from the payload sums of its segments, each of which was verified against its own
 // checksum before it was merged (a segment that fails is delivered alone, for gVisor to drop);
-// gVisor verifies the merged packet again. A burst of
+// the tap link hands such packets to gVisor as checksum-validated (deliverVerified). A burst of
 // one frame is delivered unchanged. The tap link takes the pending packet at the end of each
 // burst (before it yields, and when the device queue is empty), so nothing waits.
 //

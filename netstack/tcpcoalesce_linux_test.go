@@ -2,7 +2,9 @@ package netstack
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -171,5 +173,89 @@ func BenchmarkTCPBurstReceive(b *testing.B) {
 			}
 			got += k
 		}
+	}
+}
+
+// offloadRecorder is a stack.NetworkDispatcher that asks the link, as gVisor's NIC does for each
+// packet, whether RX checksum offload applies, and keeps the answer with the packet's size.
+type offloadRecorder struct {
+	l  *tapLink
+	mu sync.Mutex
+	// got holds "size:validated" per packet.
+	got []string
+}
+
+func (r *offloadRecorder) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	validated := r.l.Capabilities()&stack.CapabilityRXChecksumOffload != 0
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, fmt.Sprintf("%d:%v", pkt.Data().Size(), validated))
+}
+
+func (r *offloadRecorder) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
+
+func (r *offloadRecorder) delivered() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+// TestTapLinkChecksumOffloadOnlyForVerified: gVisor skips its checksum checks for a packet when
+// the link reports RX checksum offload while delivering it. The tap link may report it only for
+// the coalescer's packets, whose every segment it verified; an ARP frame, a UDP datagram, a TCP
+// segment with a bad checksum and a TCP segment with a corrupted payload (which the coalescer
+// refuses) must reach gVisor unvalidated, and the flag must not stick to the next packet.
+func TestTapLinkChecksumOffloadOnlyForVerified(t *testing.T) {
+	const hdrs = header.IPv4MinimumSize + header.TCPMinimumSize
+	eth := func(ipPkt []byte) []byte {
+		f := make([]byte, header.EthernetMinimumSize+len(ipPkt))
+		header.Ethernet(f).Encode(&header.EthernetFields{SrcAddr: tcpip.LinkAddress(peerMAC), DstAddr: tcpip.LinkAddress(guestMAC), Type: header.IPv4ProtocolNumber})
+		copy(f[header.EthernetMinimumSize:], ipPkt)
+		return f
+	}
+	corrupted := tcpFrame(segmentSpec{seq: 9000, payload: payloadOf(t, 1000, 9)})
+	corrupted[len(corrupted)-1] ^= 0x40 // payload no longer matches the checksum
+	frames := [][]byte{
+		arpRequest([4]byte{10, 0, 2, 15}),
+		eth(tcpFrame(segmentSpec{seq: 1000, payload: payloadOf(t, 1000, 1)})),
+		eth(tcpFrame(segmentSpec{seq: 2000, payload: payloadOf(t, 1000, 2)})),
+		eth(tcpFrame(segmentSpec{seq: 3000, payload: payloadOf(t, 1000, 3)})),
+		buildUDP(net.HardwareAddr(peerMAC), tcpip.LinkAddress(guestMAC), netip.MustParseAddr("10.0.2.2"), netip.MustParseAddr("10.0.2.15"), 67, 68, payloadOf(t, 300, 4)),
+		eth(tcpFrame(segmentSpec{seq: 4000, payload: payloadOf(t, 1000, 5), badSum: true})),
+		eth(tcpFrame(segmentSpec{seq: 5000, payload: payloadOf(t, 1000, 6)})),
+		eth(corrupted),
+	}
+	want := []string{
+		fmt.Sprintf("%d:false", header.ARPSize),
+		fmt.Sprintf("%d:true", hdrs+3*1000), // three segments merged
+		fmt.Sprintf("%d:false", header.IPv4MinimumSize+header.UDPMinimumSize+300),
+		fmt.Sprintf("%d:false", hdrs+1000), // bad TCP checksum: gVisor must see and drop it
+		fmt.Sprintf("%d:true", hdrs+1000),  // a lone valid segment, verified by the coalescer
+		fmt.Sprintf("%d:false", hdrs+1000), // corrupted payload
+	}
+	fd, peer := framePair(t)
+	l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.co = &tcpCoalescer{mac: tcpip.LinkAddress(guestMAC)}
+	defer func() { l.Close(); l.waitReader() }()
+	for _, f := range frames {
+		if _, err := unix.Write(peer, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &offloadRecorder{l: l}
+	l.Attach(rec)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.delivered()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := rec.delivered(); !slices.Equal(got, want) {
+		t.Errorf("packets (size:validated) = %v, want %v", got, want)
+	}
+	if l.Capabilities()&stack.CapabilityRXChecksumOffload != 0 {
+		t.Errorf("the link reports RX checksum offload between packets")
 	}
 }
