@@ -28,6 +28,19 @@ const (
 
 	sysReadlinkat = 298
 	sysPpoll      = 302
+
+	// recvmmsg(2) on the tap (tapRecvmmsg): struct mmsghdr is struct msghdr (56 bytes on
+	// s390x: msg_name 0, msg_namelen 8, msg_iov 16, msg_iovlen 24, msg_control 32,
+	// msg_controllen 40, msg_flags 48) + unsigned int msg_len at 56, padded to 64.
+	mmsghdrSize    = 64
+	msgTrunc       = 0x20       // MSG_TRUNC
+	msgDontwait    = 0x40       // MSG_DONTWAIT
+	msgWaitforone  = 0x10000    // MSG_WAITFORONE
+	msgCmsgCloexec = 0x40000000 // MSG_CMSG_CLOEXEC
+	uioMaxIOV      = 1024       // UIO_MAXIOV: most iovecs per message, most messages per call
+
+	eNOTSOCK = 88 // ENOTSOCK: recvmmsg on any fd but the tap
+	eMSGSIZE = 90 // EMSGSIZE: msg_iovlen > UIO_MAXIOV
 )
 
 var (
@@ -97,6 +110,10 @@ func nicWake(ev virtio.Events) {
 			if r := tapRead(t.waitBuf, t.waitN, t.waitVec); r != -eAGAIN {
 				wake(t, r)
 			}
+		case t.waitKind == waitTapRecvmmsg && ev&virtio.EventReadable != 0:
+			if r := tapRecvmmsg(t.waitBuf, t.waitN, t.waitAddr); r != -eAGAIN {
+				wake(t, r)
+			}
 		case t.waitKind == waitTapWrite && ev&virtio.EventWritable != 0:
 			if r := tapWrite(t.waitBuf, t.waitN, t.waitVec); r != -eAGAIN {
 				wake(t, r)
@@ -131,7 +148,7 @@ func nicCanWake() bool {
 			continue
 		}
 		switch t.waitKind {
-		case waitTapRead, waitTapWrite:
+		case waitTapRead, waitTapRecvmmsg, waitTapWrite:
 			return true
 		case waitPoll:
 			for k := uint64(0); k < t.waitN; k++ {
@@ -169,8 +186,9 @@ func nicReady() uint32 {
 }
 
 // tapRead copies the next frame into one buffer (vec false: buf, n) or an iovec array (vec
-// true: buf = iov, n = count), truncating it if they are too small, and returns the bytes
-// copied, -EAGAIN when no frame is waiting or -EFAULT (the frame then stays queued).
+// true: buf = iov, n = count, at most uioMaxIOV used), truncating it if they are too small, and
+// returns the bytes copied, -EAGAIN when no frame is waiting or -EFAULT (the frame then stays
+// queued).
 func tapRead(buf, n uint64, vec bool) int64 {
 	f, st := nic.Peek()
 	if st != virtio.OK {
@@ -183,21 +201,122 @@ func tapRead(buf, n uint64, vec bool) int64 {
 			return -eFAULT
 		}
 	} else {
-		for i := uint64(0); i < n && i < 1024 && done < uint64(len(f)); i++ {
-			base, ok1 := readU64(buf + 16*i)
-			l, ok2 := readU64(buf + 16*i + 8)
-			if !ok1 || !ok2 {
-				return -eFAULT
-			}
-			m := min(l, uint64(len(f))-done)
-			if !copyOut(base, f[done:done+m]) {
-				return -eFAULT
-			}
-			done += m
+		var ok bool
+		if done, ok = scatter(f, buf, min(n, uioMaxIOV)); !ok {
+			return -eFAULT
 		}
 	}
 	nic.Release()
 	return int64(done)
+}
+
+// scatter copies f over the cnt struct iovec {base, len} at iov, in order, until f or the
+// buffers end, and returns the bytes copied; false if an iovec or a buffer is not accessible.
+func scatter(f []byte, iov, cnt uint64) (uint64, bool) {
+	done := uint64(0)
+	for i := uint64(0); i < cnt && done < uint64(len(f)); i++ {
+		var v [16]byte
+		if !copyIn(v[:], iov+16*i) {
+			return 0, false
+		}
+		m := min(be64(v[8:]), uint64(len(f))-done)
+		if !copyOut(be64(v[:]), f[done:done+m]) {
+			return 0, false
+		}
+		done += m
+	}
+	return done, true
+}
+
+// tapRecvmmsg implements recvmmsg(2) on the tap without waiting: it fills the vlen (1 ≤ vlen ≤
+// uioMaxIOV) struct mmsghdr at msgvec with one frame each, in order, and returns how many it
+// filled. Each frame is scattered over its message's iovecs; msg_len is the bytes copied (the
+// frame's length with MSG_TRUNC in flags, as Linux's packet sockets), msg_flags is MSG_TRUNC
+// when the frame did not fit (it is dropped like read's), msg_namelen and msg_controllen are 0
+// (a tap has no address and no control data). It returns -EAGAIN when no frame waits, and
+// -EFAULT (a message or buffer not accessible) or -EMSGSIZE (msg_iovlen > uioMaxIOV) when the
+// first message fails; a later message's failure ends the batch there, its frame stays queued
+// and the next call reports the error (Linux's rule).
+func tapRecvmmsg(msgvec, vlen, flags uint64) int64 {
+	n := uint64(0)
+	for ; n < vlen; n++ {
+		if r := tapRecvmsg(msgvec+mmsghdrSize*n, flags); r < 0 {
+			if n > 0 {
+				break
+			}
+			return r
+		}
+	}
+	return int64(n)
+}
+
+// tapRecvmsg receives the next frame into the struct mmsghdr at va (tapRecvmmsg) and returns 0,
+// or -EAGAIN, -EFAULT, -EMSGSIZE (the frame then stays queued).
+func tapRecvmsg(va, flags uint64) int64 {
+	var h [mmsghdrSize]byte
+	if !copyIn(h[:], va) {
+		return -eFAULT
+	}
+	iovlen := be64(h[24:])
+	if iovlen > uioMaxIOV {
+		return -eMSGSIZE
+	}
+	f, st := nic.Peek()
+	if st != virtio.OK {
+		return -int64(st.Errno())
+	}
+	done, ok := scatter(f, be64(h[16:]), iovlen)
+	if !ok {
+		return -eFAULT
+	}
+	msgLen, msgFlags := uint32(done), uint32(0)
+	if done < uint64(len(f)) {
+		msgFlags = msgTrunc
+		if flags&msgTrunc != 0 {
+			msgLen = uint32(len(f))
+		}
+	}
+	putBE32(h[8:], 0)  // msg_namelen
+	putBE64(h[40:], 0) // msg_controllen
+	putBE32(h[48:], msgFlags)
+	putBE32(h[56:], msgLen)
+	if !copyOut(va+8, h[8:60]) { // one write for the four fields (the rest is written back unchanged)
+		return -eFAULT
+	}
+	nic.Release()
+	return 0
+}
+
+// sysRecvmmsgFD implements recvmmsg(fd, msgvec, vlen, flags, timeout) for the tap: ENOTSOCK for
+// every other fd (how a program tells metal's tap from Linux's, which is no socket either but
+// returns ENOTSOCK); EINVAL for a timeout (only NULL is supported) or flags other than
+// MSG_DONTWAIT, MSG_WAITFORONE, MSG_TRUNC and MSG_CMSG_CLOEXEC; vlen 0 returns 0 and vlen is
+// capped at uioMaxIOV, as on Linux. A blocking fd without MSG_DONTWAIT waits for the first frame
+// and then returns what is there, as with MSG_WAITFORONE (Linux waits for vlen messages).
+func sysRecvmmsgFD(t *tcb, fd int64, msgvec, vlen, flags, timeout uint64) int64 {
+	d := fdGet(fd)
+	switch {
+	case d == nil:
+		return -eBADF
+	case d.kind == fdTunClone:
+		return -eBADFD // opened /dev/net/tun but no TUNSETIFF yet, as read
+	case d.kind != fdTap:
+		return -eNOTSOCK
+	}
+	flags = uint64(uint32(flags))
+	if timeout != 0 || flags&^(msgDontwait|msgWaitforone|msgTrunc|msgCmsgCloexec) != 0 {
+		return -eINVAL
+	}
+	vlen = min(uint64(uint32(vlen)), uioMaxIOV)
+	if vlen == 0 {
+		return 0
+	}
+	r := tapRecvmmsg(msgvec, vlen, flags)
+	if r != -eAGAIN || d.flags&oNonblock != 0 || flags&msgDontwait != 0 {
+		return r
+	}
+	t.waitBuf, t.waitN, t.waitAddr = msgvec, vlen, flags
+	return block(t, waitTapRecvmmsg, 0, 0)
 }
 
 // tapWrite sends one frame gathered from one buffer or an iovec array (as tapRead). It returns
@@ -244,10 +363,12 @@ func tapWrite(buf, n uint64, vec bool) int64 {
 }
 
 // tapSyscall handles the system calls that concern the NIC: read/readv/write/writev on the
-// attached tap, ioctl(TUNSETIFF), ppoll and readlinkat of /sys/class/net/eth0/device. ok is
-// false for anything else.
-func tapSyscall(t *tcb, nr, a1, a2, a3, a4 uint64) (r int64, ok bool) {
+// attached tap, recvmmsg, ioctl(TUNSETIFF), ppoll and readlinkat of
+// /sys/class/net/eth0/device. ok is false for anything else.
+func tapSyscall(t *tcb, nr, a1, a2, a3, a4, a5 uint64) (r int64, ok bool) {
 	switch nr {
+	case sysRecvmmsg:
+		return sysRecvmmsgFD(t, int64(int32(a1)), a2, a3, a4, a5), true
 	case sysRead, sysReadv, sysWrite, sysWritev:
 		fd := int64(int32(a1))
 		d := fdGet(fd)

@@ -54,6 +54,7 @@ const (
 	sysEpollCreate1     = 327
 	sysPrlimit64        = 334
 	sysGetrandom        = 349
+	sysRecvmmsg         = 357 // the tap only (nic_s390x.go): a batch of frames per call
 )
 
 // resultNone tells svcTrap not to store a result: the call blocked (the waker stores it) or
@@ -81,7 +82,7 @@ func svcTrap() {
 }
 
 func syscall(t *tcb, nr, a1, a2, a3, a4, a5, a6 uint64) int64 {
-	if r, ok := tapSyscall(t, nr, a1, a2, a3, a4); ok {
+	if r, ok := tapSyscall(t, nr, a1, a2, a3, a4, a5); ok {
 		return r
 	}
 	switch nr {

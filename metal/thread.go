@@ -42,9 +42,10 @@ const (
 	waitSleep
 	waitFutex
 	waitEpoll
-	waitPoll     // ppoll: waitBuf/waitN are the pollfd array
-	waitTapRead  // read/readv of the tap: waitBuf/waitN/waitVec
-	waitTapWrite // write/writev of the tap
+	waitPoll        // ppoll: waitBuf/waitN are the pollfd array
+	waitTapRead     // read/readv of the tap: waitBuf/waitN/waitVec
+	waitTapWrite    // write/writev of the tap
+	waitTapRecvmmsg // recvmmsg of the tap: waitBuf/waitN are msgvec/vlen, waitAddr the flags
 )
 
 const maxThreads = 64
