@@ -40,16 +40,23 @@ func memInit(ram, kernelStart, kernelEnd uint64) {
 	mem.init(uintptr(unsafe.Pointer(&frameBits)), ram/pageSize)
 	mem.addFree(lowcoreSize/pageSize, kernelStart/pageSize)
 	mem.addFree(kernelEnd/pageSize, ram/pageSize)
+	// The low-memory entry ran from these pages; a Linux kernel loaded at 0 covers them, and it
+	// arrives through /dev/mem copies (MVC), which would leave QEMU's translations of the entry
+	// in place (docs/memory.md). Frames get scrubbed when handed out; these two never are.
+	phys.Scrub(LowEntryBase, LowEntrySize)
 }
 
-// allocZeroed returns a zeroed frame's address, or 0 when memory is exhausted.
+// allocZeroed returns a zeroed frame's address, or 0 when memory is exhausted. Frames that
+// leave metal are cleared with phys.Scrub, not phys.Zero: a frame may hold code that ran before
+// (QEMU's BIOS at RAM end − 2 MiB is where the top-down allocator starts), and only ordinary
+// stores rid QEMU TCG of its translations (docs/memory.md).
 func allocZeroed() uintptr {
 	pfn, ok := mem.alloc()
 	if !ok {
 		return 0
 	}
 	a := uintptr(pfn * pageSize)
-	phys.Zero(a, pageSize)
+	phys.Scrub(a, pageSize)
 	return a
 }
 
@@ -122,6 +129,7 @@ func walk(va uint64, create bool) uintptr {
 			return 0
 		}
 		a := uintptr(pt * pageSize)
+		phys.Scrub(a, pageSize) // the table fills half the frame; no stale code in the other
 		w := phys.Words(a, 256)
 		for i := range w {
 			w[i] = pteInvalid
@@ -226,6 +234,7 @@ func copyOnWrite(pte uintptr, pa uint64) bool {
 		return false
 	}
 	a := uintptr(pfn * pageSize)
+	phys.Scrub(a, pageSize) // stale code translations out first: Copy is MVC (see allocZeroed)
 	phys.Copy(a, uintptr(pa), pageSize)
 	phys.Store64(pte, uint64(a))
 	ptlb()
