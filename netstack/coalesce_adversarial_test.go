@@ -116,8 +116,8 @@ func TestTCPCoalescerDropsEthernetPadding(t *testing.T) {
 		for k := n; k < len(b); k++ {
 			b[k] = 0xee
 		}
-		taken, prev := c.offer(v, padded)
-		if !taken {
+		res, prev := c.offer(v, padded)
+		if res == offerRefused {
 			t.Fatalf("segment %d not taken", i)
 		}
 		if prev.Size() > 0 {

@@ -145,12 +145,15 @@ func (l *tapLink) readLoop() {
 				continue
 			}
 			if l.co != nil {
-				if taken, prev := l.co.offer(v, n); taken {
+				switch res, prev := l.co.offer(v, n); res {
+				case offerKept:
 					v = nil
 					if prev.Size() > 0 {
 						l.deliverVerified(prev)
 					}
 					continue
+				case offerCopied:
+					continue // the next frame is read into v again
 				}
 				l.deliverCoalesced()
 			}

@@ -15,8 +15,8 @@ import (
 // in one wake-up, at most tcpMergeFrames) into one IPv4 packet of up to 64 KiB before gVisor sees them:
 // a software GRO in the tap link's reader. gVisor then builds one packet buffer and runs IPv4
 // input, the TCP demultiplexer, segment processing, the receive queue and the reader's wake-up
-// once per burst instead of once per 1460-byte frame. Nothing is copied: the packet is the first
-// frame's view followed by the other frames' views trimmed to their payload.
+// once per burst instead of once per 1460-byte frame. The packet is one view: the first frame,
+// then each further segment's payload copied after it (offer says why a copy beats chaining views).
 //
 // Why: under QEMU TCG an HTTP download through slirp is bound by the guest's instructions per
 // frame, and gVisor's per-segment work was most of them (≈ 50 µs per frame; bench/httpceiling.sh
@@ -40,9 +40,10 @@ import (
 type tcpCoalescer struct {
 	mac tcpip.LinkAddress
 
-	// pending is the packet being built (the first frame's view, then payload views); hdr is the
-	// first frame's Ethernet, IPv4 and TCP headers inside it. Empty when nothing is pending.
-	pending buffer.Buffer
+	// pending is the packet being built: the first frame's own view while it is alone, then one
+	// view of mergeCap bytes holding the first frame and the payloads copied after it; hdr is the
+	// first frame's Ethernet, IPv4 and TCP headers inside it. nil when nothing is pending.
+	pending *buffer.View
 	hdr     []byte
 	frames  int
 	next    uint32 // sequence number that continues the pending segment
@@ -112,20 +113,44 @@ func (c *tcpCoalescer) parseTCPSegment(frame []byte) (tcpSegment, bool) {
 	return s, true
 }
 
-// offer looks at the frame in v's first n bytes. If it returns true, the coalescer took v
-// (merged, or as the new pending packet), and prev, if not empty, is the packet the frame
-// replaced as pending, which the caller delivers first. If it returns false, v is not mergeable:
-// the caller delivers take() first, then v.
-func (c *tcpCoalescer) offer(v *buffer.View, n int) (taken bool, prev buffer.Buffer) {
+// offerResult says what offer did with a frame.
+type offerResult uint8
+
+const (
+	// offerRefused: the frame is not mergeable; the caller delivers take() first, then the frame.
+	offerRefused offerResult = iota
+	// offerKept: the frame starts a new pending packet and the coalescer keeps its view; prev, if
+	// not empty, is the packet it replaced, which the caller delivers first.
+	offerKept
+	// offerCopied: the frame's payload was copied into the pending packet; the view is the
+	// caller's again (the tap link reads the next frame into it).
+	offerCopied
+)
+
+// mergeCap is the size of the view a merged packet is built in: gVisor's largest pooled chunk, so
+// that getting it costs no allocation. It holds tcpMergeFrames segments of a 1500-byte MTU.
+const mergeCap = buffer.MaxChunkSize
+
+// offer looks at the frame in v's first n bytes and merges it, keeps it or refuses it.
+//
+// Merged payloads are copied into one view (mergeCap bytes) rather than chained as views: a copy
+// of 1.4 KiB costs the guest less than what a view per frame costs at each step (getting and
+// releasing a view and its chunk from gVisor's pools, clearing the chunk's 2 KiB, gVisor walking
+// a packet of up to 44 views), and the tap link reuses the view for its next read.
+func (c *tcpCoalescer) offer(v *buffer.View, n int) (offerResult, buffer.Buffer) {
 	s, ok := c.parseTCPSegment(v.AsSlice()[:n])
 	if !ok {
-		return false, buffer.Buffer{}
+		return offerRefused, buffer.Buffer{}
 	}
 	if c.continues(s) {
-		v.CapLength(ipOff + len(s.ip))
-		v.TrimFront(tcpOff + int(s.tcp.DataOffset()))
-		tail := buffer.MakeWithView(v)
-		c.pending.Merge(&tail) // Append would copy into the spare room of the previous chunk
+		if c.frames == 1 { // the second segment: move the first frame into a view with room
+			big := buffer.NewView(mergeCap)
+			big.Write(c.pending.AsSlice())
+			c.pending.Release()
+			c.pending = big
+			c.hdr = big.AsSlice()[:len(c.hdr)]
+		}
+		c.pending.Write(s.payload)
 		ptcp := header.TCP(c.hdr[tcpOff:])
 		ptcp.SetFlags(uint8(ptcp.Flags() | s.tcp.Flags()))
 		ptcp.SetWindowSize(s.tcp.WindowSize())
@@ -134,17 +159,17 @@ func (c *tcpCoalescer) offer(v *buffer.View, n int) (taken bool, prev buffer.Buf
 		c.sum = checksum.Combine(c.sum, s.paySum)
 		c.odd = len(s.payload)%2 == 1
 		c.framesMerged.Add(1)
-		return true, buffer.Buffer{}
+		return offerCopied, buffer.Buffer{}
 	}
-	prev, _ = c.take()
+	prev, _ := c.take()
 	v.CapLength(ipOff + len(s.ip))
 	c.hdr = v.AsSlice()[:tcpOff+int(s.tcp.DataOffset())]
-	c.pending = buffer.MakeWithView(v)
+	c.pending = v
 	c.frames = 1
 	c.next = s.tcp.SequenceNumber() + uint32(len(s.payload))
 	c.sum = s.paySum
 	c.odd = len(s.payload)%2 == 1
-	return true, prev
+	return offerKept, prev
 }
 
 // continues reports whether s may be appended to the pending packet.
@@ -152,10 +177,10 @@ func (c *tcpCoalescer) continues(s tcpSegment) bool {
 	if c.frames == 0 || c.odd || s.tcp.SequenceNumber() != c.next {
 		return false
 	}
-	size := int(c.pending.Size()) - ipOff // the IPv4 packet so far
+	size := c.pending.Size() // the frame so far
 	pip, ptcp := header.IPv4(c.hdr[ipOff:]), header.TCP(c.hdr[tcpOff:])
 	off := int(s.tcp.DataOffset())
-	return c.frames < tcpMergeFrames && size+len(s.payload) <= 0xffff && len(c.hdr) == tcpOff+off &&
+	return c.frames < tcpMergeFrames && size+len(s.payload) <= min(ipOff+0xffff, mergeCap) && len(c.hdr) == tcpOff+off &&
 		bytes.Equal(pip[12:20], s.ip[12:20]) && bytes.Equal(ptcp[0:4], s.tcp[0:4]) &&
 		bytes.Equal(ptcp[8:12], s.tcp[8:12]) && bytes.Equal(ptcp[header.TCPMinimumSize:off], s.tcp[header.TCPMinimumSize:off])
 }
@@ -171,7 +196,7 @@ func (c *tcpCoalescer) take() (buffer.Buffer, bool) {
 	if c.frames == 0 {
 		return buffer.Buffer{}, false
 	}
-	b := c.pending
+	b := buffer.MakeWithView(c.pending)
 	if c.frames > 1 {
 		ip := header.IPv4(c.hdr[ipOff:])
 		ip.SetTotalLength(uint16(int(b.Size()) - ipOff))
@@ -183,7 +208,7 @@ func (c *tcpCoalescer) take() (buffer.Buffer, bool) {
 			uint16(int(b.Size())-tcpOff))
 		tcp.SetChecksum(^checksum.Combine(checksum.Combine(ps, checksum.Checksum(tcp, 0)), c.sum))
 	}
-	c.pending, c.hdr, c.frames = buffer.Buffer{}, nil, 0
+	c.pending, c.hdr, c.frames = nil, nil, 0
 	return b, true
 }
 

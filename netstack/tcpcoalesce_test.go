@@ -31,8 +31,12 @@ func (h *coalesceHarness) frame(b []byte, dst tcpip.LinkAddress) {
 	v := buffer.NewViewSize(n + 64)
 	header.Ethernet(v.AsSlice()).Encode(&header.EthernetFields{DstAddr: dst, Type: header.IPv4ProtocolNumber})
 	copy(v.AsSlice()[header.EthernetMinimumSize:], b)
-	if taken, prev := h.c.offer(v, n); taken {
+	switch res, prev := h.c.offer(v, n); res {
+	case offerKept:
 		h.emit(prev, prev.Size() > 0)
+		return
+	case offerCopied:
+		v.Release()
 		return
 	}
 	h.flush()
