@@ -48,6 +48,10 @@ type tapLink struct {
 	// co, if set, merges the TCP data frames of a burst (tcpcoalesce.go); the reader owns it.
 	co *tcpCoalescer
 
+	// frames reads the fd's frames, a batch per system call where it can (tapbatch.go); the
+	// reader owns it.
+	frames tapFrames
+
 	// verifiedRx is set while the reader delivers a packet whose checksums it verified itself
 	// (the coalescer's): Capabilities then reports RX checksum offload, which gVisor reads once per
 	// packet in DeliverNetworkPacket, so it does not verify that packet a second time.
@@ -102,13 +106,10 @@ const rxBatch = 32
 // readLoop runs until Attach(nil) or Close: each poller wake-up drains the fd.
 func (l *tapLink) readLoop() {
 	defer l.wg.Done()
-	var v *buffer.View
+	r := &l.frames
 	var readErr error
-	defer func() {
-		if v != nil {
-			v.Release()
-		}
-	}()
+	defer r.release()
+	size := 0
 	drain := func(fd uintptr) bool {
 		for reads := 0; ; reads++ {
 			if held := l.co.holds(); (reads == 1 && !held) || (reads > 0 && reads%rxBatch == 0 && !held) || l.co.full() {
@@ -124,10 +125,10 @@ func (l *tapLink) readLoop() {
 				l.deliverCoalesced()
 				runtime.Gosched()
 			}
-			if v == nil {
-				v = buffer.NewViewSize(l.frameBufferSize())
+			if reads == 0 {
+				size = l.frameBufferSize() // once per wake-up: the MTU may change
 			}
-			n, err := unix.Read(int(fd), v.AsSlice())
+			v, n, err := r.read(int(fd), size)
 			switch {
 			case err == unix.EINTR:
 				continue
@@ -147,7 +148,7 @@ func (l *tapLink) readLoop() {
 			if l.co != nil {
 				switch res, prev := l.co.offer(v, n); res {
 				case offerKept:
-					v = nil
+					r.take()
 					if prev.Size() > 0 {
 						l.deliverVerified(prev)
 					}
@@ -157,9 +158,9 @@ func (l *tapLink) readLoop() {
 				}
 				l.deliverCoalesced()
 			}
+			r.take()
 			v.CapLength(n)
 			l.deliver(v)
-			v = nil
 		}
 	}
 	err := l.rc.Read(drain)
