@@ -27,7 +27,7 @@ import (
 // On top of that it checks the client: every ACK must name a block the server has sent (or 0), so a client that
 // acknowledges data it has not received is caught.
 type ackCountingServer struct {
-	t     *testing.T
+	t     testing.TB
 	conn  net.PacketConn
 	files map[string][]byte
 	// drop, if set, is asked before each DATA is sent (session number from 1, block number); true loses it.
@@ -35,9 +35,10 @@ type ackCountingServer struct {
 
 	mu         sync.Mutex
 	sessions   map[string]*ackSession
-	started    int // sessions begun (RRQs)
-	acks       int // ACKs received
-	maxAhead   int // most blocks sent and not yet acknowledged, over all sessions
+	started    int   // sessions begun (RRQs)
+	acks       int   // ACKs received
+	maxAhead   int   // most blocks sent and not yet acknowledged, over all sessions
+	ahead      []int // blocks sent and not yet acknowledged when each block was sent (index: blocks sent so far)
 	violations []string
 }
 
@@ -49,7 +50,7 @@ type ackSession struct {
 	highAck int // highest block acknowledged
 }
 
-func startAckCountingServer(t *testing.T, files map[string][]byte, drop func(session, block int) bool) *ackCountingServer {
+func startAckCountingServer(t testing.TB, files map[string][]byte, drop func(session, block int) bool) *ackCountingServer {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +60,7 @@ func startAckCountingServer(t *testing.T, files map[string][]byte, drop func(ses
 }
 
 // serveAckCounting runs the ACK-counting server on c until the test ends.
-func serveAckCounting(t *testing.T, c net.PacketConn, files map[string][]byte, drop func(session, block int) bool) *ackCountingServer {
+func serveAckCounting(t testing.TB, c net.PacketConn, files map[string][]byte, drop func(session, block int) bool) *ackCountingServer {
 	s := &ackCountingServer{t: t, conn: c, files: files, drop: drop, sessions: map[string]*ackSession{}}
 	done := make(chan struct{})
 	go func() { defer close(done); s.serve() }()
@@ -83,6 +84,18 @@ func (s *ackCountingServer) stats() (sessions, acks, maxAhead int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.started, s.acks, s.maxAhead
+}
+
+// aheadSince is the most blocks in flight (sent, not acknowledged) when the server sent its nth block or a later
+// one, over all sessions.
+func (s *ackCountingServer) aheadSince(n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	most := 0
+	for _, a := range s.ahead[min(n, len(s.ahead)):] {
+		most = max(most, a)
+	}
+	return most
 }
 
 func (s *ackCountingServer) serve() {
@@ -156,9 +169,9 @@ func (s *ackCountingServer) next(sess *ackSession, to net.Addr, key string) {
 	lo := min(sess.sent*sess.blk, len(sess.data))
 	hi := min(lo+sess.blk, len(sess.data))
 	sess.sent++
-	if ahead := sess.sent - sess.highAck; ahead > s.maxAhead {
-		s.maxAhead = ahead
-	}
+	ahead := sess.sent - sess.highAck
+	s.maxAhead = max(s.maxAhead, ahead)
+	s.ahead = append(s.ahead, ahead)
 	if s.drop == nil || !s.drop(sess.n, sess.sent) {
 		pkt := binary.BigEndian.AppendUint16(nil, opDATA)
 		pkt = binary.BigEndian.AppendUint16(pkt, uint16(sess.sent))

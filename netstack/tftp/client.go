@@ -63,6 +63,10 @@ type Options struct {
 	Progress func(Progress)
 	// ProgressEvery is the progress granularity in bytes; 0 means DefaultProgressEvery.
 	ProgressEvery int64
+
+	// noRefill turns the pipeline's refills off (the behaviour before them), for the A/B in
+	// BenchmarkPipelineAckLoss.
+	noRefill bool
 }
 
 // Progress is a snapshot of a running transfer.
@@ -84,6 +88,9 @@ type Stats struct {
 	ForeignPackets  uint64 // packets from another address or port than the server's TID (answered with ERROR 5)
 	Fallbacks       uint64 // RRQ repeated without options after the server refused them
 	Restarts        uint64 // transfers started over in lock-step after a block was lost while pipelining
+	WindowRefills   uint64 // pipelining: no DATA for a quiet wait, so ACKs were lost and the pipeline was refilled
+	RefillACKs      uint64 // ACKs sent by those refills (Pipeline each)
+	StalledRefills  uint64 // refills whose first answer came late (the path had only stalled): Pipeline ACKs withheld
 }
 
 // Result describes a finished transfer.
@@ -363,6 +370,15 @@ func (t *transfer) arm(now tcpip.MonotonicTime, d time.Duration) {
 	}
 }
 
+// wakeBy makes the timer fire no later than at, before the wait's deadline (the pipeline's quiet check). It
+// resets the timer only when it is set later (or has run), so calling it for every block costs a comparison.
+func (t *transfer) wakeBy(now, at tcpip.MonotonicTime) {
+	if t.armed.After(at) || !now.Before(t.armed) {
+		t.timer.Reset(at.Sub(now))
+		t.armed = at
+	}
+}
+
 func (t *transfer) send(p []byte, to netip.AddrPort) error {
 	t.res.Stats.PacketsSent++
 	var err error
@@ -444,6 +460,15 @@ type session struct {
 	lastAckAt         tcpip.MonotonicTime // when any ACK last went out, repeats included (Sorcerer's Apprentice guard)
 	retransmit        bool                // the outstanding request was retransmitted (Karn)
 	wrapped           bool                // block numbers have rolled over at least once
+	quiet             bool                // pipelined: DATA is due before quietAt, else drain or refill
+	draining          bool                // pipelined: a quiet wait passed; blocks are not acknowledged until the next
+	confirming        bool                // pipelined: the draining wait passed too; a last read before the refill
+	afterRefill       bool                // pipelined: refilled at refilledAt, no DATA since
+	refilledAt        tcpip.MonotonicTime // pipelined: when the last refill went out
+	debt              int                 // pipelined: blocks still to take without an ACK, undoing a refill into a stall
+	quietAt           tcpip.MonotonicTime // pipelined: the last in-order DATA's arrival plus quietWait
+	lastDataAt        tcpip.MonotonicTime // pipelined: when the last in-order DATA arrived
+	maxGap            time.Duration       // pipelined: longest wait between two blocks without a refill between
 	nextReport        int64
 }
 
@@ -515,11 +540,39 @@ func (t *transfer) run(withOptions bool, pipeline int) (outcome, error) {
 func (s *session) expired() (outcome, error) {
 	t, o := s.t, s.o
 	now := o.Clock.NowMonotonic()
-	if now.Before(t.deadline) {
-		t.timer.Reset(t.deadline.Sub(now))
-		t.armed = t.deadline
+	if s.quiet && !now.Before(s.quietAt) && now.Before(t.deadline) {
+		switch {
+		case !s.draining:
+			// The first quiet wait: the blocks in flight are lost or late. Acknowledge none of the late ones,
+			// so after the next quiet wait nothing is in flight and a refill puts exactly Pipeline there.
+			s.draining, s.debt = true, 0
+			s.quietAt = now.Add(s.quietWait())
+		case !s.confirming:
+			// The timer interrupts a read before it looks at the socket: after a pause of this goroutine
+			// (or of the guest) blocks may be queued unread. One more read first, waiting a little.
+			s.confirming = true
+			s.quietAt = now.Add(confirmWait)
+		default:
+			return outcomeDone, s.refill(now)
+		}
+		next := s.quietAt
+		if t.deadline.Before(next) {
+			next = t.deadline
+		}
+		t.timer.Reset(next.Sub(now))
+		t.armed = next
 		return outcomeDone, nil
 	}
+	if now.Before(t.deadline) {
+		next := t.deadline
+		if s.quiet && s.quietAt.Before(next) {
+			next = s.quietAt
+		}
+		t.timer.Reset(next.Sub(now))
+		t.armed = next
+		return outcomeDone, nil
+	}
+	s.quiet, s.draining, s.confirming = false, false, false
 	if s.mode == probing && s.held {
 		// Block 1 arrived and nothing followed it: the server ignores repeated ACKs (pin/tftp, dnsmasq).
 		s.mode, s.held = lockStep, false
@@ -561,6 +614,50 @@ func (s *session) expired() (outcome, error) {
 	}
 	s.retransmit = true
 	return outcomeDone, nil
+}
+
+// quietWait is how long the pipeline may stay without DATA before the client suspects lost ACKs (and then how
+// long it drains): twice the longest gap seen between two blocks of this session, at least four round trips (the
+// OACK's) and 2 ms, at most a quarter of the retransmission timeout (the Sorcerer's Apprentice guard's fraction).
+// A stall of the server or path shows as blocks arriving while draining (or late after a refill) and raises it to
+// twice the stall.
+func (s *session) quietWait() time.Duration {
+	return min(max(2*s.maxGap, 4*s.rto.srtt, minQuietWait), s.rto.current()/4)
+}
+
+// minQuietWait is the shortest quiet wait; confirmWait is the last read's wait before a refill (see expired).
+const (
+	minQuietWait = 2 * time.Millisecond
+	confirmWait  = 200 * time.Microsecond
+)
+
+// refill puts Pipeline blocks in flight again after two quiet waits (the second one draining). A server that
+// counts ACKs sends one block per ACK it receives, so every lost ACK takes one block out of flight for good; once
+// all are gone nothing arrives. While draining no block is acknowledged, so when the second quiet wait ends no
+// block is in flight, whether the first found them lost or only late (a stall that lets them trickle in): Pipeline
+// more ACKs of the last block received in order (repeated ACKs: legal, and such a server answers each with its
+// next block) restore the pipeline. Only a stall that lets nothing through for both waits puts twice Pipeline in
+// flight, once; data sees its first block come late and undoes the refill. Only pipelined sessions refill, and
+// pipelining starts only once the probe showed a server that counts ACKs, so a server that resends on every ACK
+// (the Sorcerer's Apprentice) never sees a refill. The refill is not progress: the retransmission deadline stays
+// where it is, so a server that is gone (or a lost last block) still meets the timeout and the restart, and
+// there is one refill per quiet spell (the next waits for DATA).
+func (s *session) refill(now tcpip.MonotonicTime) error {
+	t := s.t
+	s.quiet, s.draining, s.confirming = false, false, false
+	s.afterRefill, s.refilledAt = true, now
+	t.res.Stats.WindowRefills++
+	t.out = appendACK(t.out[:0], s.expect-1)
+	s.lastAck, s.lastAckAt = s.expect-1, now
+	for i := 0; i < s.pipeline; i++ {
+		t.res.Stats.RefillACKs++
+		if err := t.send(t.out, s.tid); err != nil {
+			return err
+		}
+	}
+	t.timer.Reset(t.deadline.Sub(now))
+	t.armed = t.deadline
+	return nil
 }
 
 // sendACK acknowledges block and restarts the wait.
@@ -798,6 +895,18 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 	last := n < s.blockSize
 	s.expect++
 	s.inWindow++
+	if s.mode == pipelined && s.afterRefill {
+		s.afterRefill = false
+		if late := now.Sub(s.refilledAt); late > max(4*s.rto.srtt, minQuietWait) {
+			// A refill is answered within a round trip if nothing was in flight. This block came later: the
+			// path had stalled without a word (nothing to drain), and the blocks of before the stall are still
+			// coming on top of the refill's. Take the next Pipeline blocks without an ACK to undo the refill,
+			// and wait longer before the next.
+			t.res.Stats.StalledRefills++
+			s.debt = s.pipeline
+			s.maxGap = max(s.maxGap, late)
+		}
+	}
 	// Acknowledge before writing, so the server works on the next block while this one is copied.
 	switch {
 	case s.mode == probing && !s.held && b == 1 && !last:
@@ -815,6 +924,13 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 		if err := s.sendACK(now, b); err != nil {
 			return outcomeDone, false, err
 		}
+	case s.mode == pipelined && (s.draining || s.debt > 0) && !last:
+		// Draining before a refill, or undoing one: a block taken without an ACK (see refill), but progress.
+		if !s.draining {
+			s.debt--
+		}
+		s.inWindow = 0
+		t.arm(now, s.rto.current())
 	case last || s.inWindow >= s.window:
 		s.inWindow = 0
 		if err := s.sendACK(now, b); err != nil {
@@ -823,6 +939,15 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 	default:
 		// Inside a window: the server is alive, push the deadline.
 		t.arm(now, s.rto.current())
+	}
+	if s.mode == pipelined && !last && !o.noRefill {
+		if s.quiet {
+			// No refill since the previous block: the gap is the stream's own (a stall, if draining).
+			s.maxGap = max(s.maxGap, now.Sub(s.lastDataAt))
+		}
+		s.lastDataAt = now
+		s.quiet, s.quietAt, s.confirming = true, now.Add(s.quietWait()), false
+		t.wakeBy(now, s.quietAt)
 	}
 	if n > 0 {
 		if _, err := t.w.WriteAt(p.payload(), s.pos); err != nil {

@@ -19,7 +19,7 @@ import (
 // socket gets its own server-side socket, so a restarted transfer (a fresh client socket) is a new session for
 // the server and late datagrams of the old one go to the old client socket.
 type faultProxy struct {
-	t      *testing.T
+	t      testing.TB
 	front  net.PacketConn
 	alt    net.PacketConn // a second client-facing socket: answers re-sourced through it come from another TID
 	server net.Addr
@@ -43,7 +43,7 @@ type proxyFlow struct {
 	serverTID net.Addr
 }
 
-func startFaultProxy(t *testing.T, server netip.AddrPort, shape func(dir, n int, p packet) (int, bool, bool, []byte)) *faultProxy {
+func startFaultProxy(t testing.TB, server netip.AddrPort, shape func(dir, n int, p packet) (int, bool, bool, []byte)) *faultProxy {
 	t.Helper()
 	front, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
