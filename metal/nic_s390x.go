@@ -232,9 +232,9 @@ func scatter(f []byte, iov, cnt uint64) (uint64, bool) {
 // uioMaxIOV) struct mmsghdr at msgvec with one frame each, in order, and returns how many it
 // filled. Each frame is scattered over its message's iovecs; msg_len is the bytes copied (the
 // frame's length with MSG_TRUNC in flags, as Linux's packet sockets), msg_flags is MSG_TRUNC
-// when the frame did not fit (it is dropped like read's), msg_namelen and msg_controllen are 0
-// (a tap has no address and no control data). It returns -EAGAIN when no frame waits, and
-// -EFAULT (a message or buffer not accessible) or -EMSGSIZE (msg_iovlen > uioMaxIOV) when the
+// when the frame did not fit (it is dropped like read's), msg_controllen is 0 and so is
+// msg_namelen if msg_name is set (a tap has no address and no control data). It returns
+// -EAGAIN when no frame waits, and -EFAULT (a message or buffer not accessible) or -EMSGSIZE (msg_iovlen > uioMaxIOV) when the
 // first message fails; a later message's failure ends the batch there, its frame stays queued
 // and the next call reports the error (Linux's rule).
 func tapRecvmmsg(msgvec, vlen, flags uint64) int64 {
@@ -276,7 +276,9 @@ func tapRecvmsg(va, flags uint64) int64 {
 			msgLen = uint32(len(f))
 		}
 	}
-	putBE32(h[8:], 0)  // msg_namelen
+	if be64(h[0:]) != 0 {
+		putBE32(h[8:], 0) // msg_namelen: a tap has no address (Linux writes it only with msg_name)
+	}
 	putBE64(h[40:], 0) // msg_controllen
 	putBE32(h[48:], msgFlags)
 	putBE32(h[56:], msgLen)

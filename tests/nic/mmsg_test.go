@@ -31,7 +31,7 @@ func mmsgFrame(k int) []byte {
 // TestRecvmmsg runs tests/nic/mmsgprobe, which checks metal's recvmmsg(2) on the tap: errors
 // (ENOTSOCK on other fds, EBADF, EBADFD before TUNSETIFF, EINVAL for a timeout or MSG_PEEK,
 // EFAULT, EMSGSIZE, EAGAIN), vlen 0 and huge vlen, a blocking call that waits for the first
-// frame, batches in order and intact with msg_len, truncation (MSG_TRUNC in msg_flags, and in
+// frame, batches in order and intact with msg_len, msg_namelen and msg_controllen, truncation (MSG_TRUNC in msg_flags, and in
 // flags for the full length) over two iovecs, a fault in a later message, and interleaving with
 // read(2). The frames come from this test through a -netdev stream socket, when the probe asks.
 func TestRecvmmsg(t *testing.T) {
@@ -114,8 +114,8 @@ func TestRecvmmsg(t *testing.T) {
 			passes++
 		}
 	}
-	if passes != 22 {
-		t.Errorf("%d PASS lines, want 22 (every check of the probe); run:\n%s", passes, res)
+	if passes != 23 {
+		t.Errorf("%d PASS lines, want 23 (every check of the probe); run:\n%s", passes, res)
 	}
 	noMetalLines(t, res)
 }

@@ -221,6 +221,24 @@ func run() error {
 	gather(fd, k, 40-k, 16, "after the blocking call")
 	k = 40
 
+	// msg_namelen: 0 when msg_name is set (a tap has no address), untouched without msg_name (as
+	// Linux); msg_controllen 0.
+	fmt.Println("MMSG: send 2")
+	waitReadable(fd)
+	time.Sleep(200 * time.Millisecond)
+	b = newBatch(2, 2048)
+	var name [16]byte
+	b.msgs[0].hdr.Name = &name[0]
+	b.msgs[0].hdr.Namelen = 16
+	b.msgs[1].hdr.Namelen = 0x55
+	b.msgs[1].hdr.SetControllen(99)
+	n, e = recvmmsg(fd, b.ptr(), 2, msgDontwait, nil)
+	report(e == 0 && n == 2 && b.msgs[0].hdr.Namelen == 0 && b.msgs[1].hdr.Namelen == 0x55 && b.msgs[1].hdr.Controllen == 0 &&
+		bytes.Equal(b.bufs[1][:b.msgs[1].len], frame(k+1)),
+		"msg_namelen with msg_name %d (want 0), without %#x (want 0x55 untouched), msg_controllen %d (want 0): %d, %v",
+		b.msgs[0].hdr.Namelen, b.msgs[1].hdr.Namelen, b.msgs[1].hdr.Controllen, n, e)
+	k += 2
+
 	// A batch larger than one call (vlen 7 over 50 frames), and a huge vlen (capped).
 	fmt.Println("MMSG: send 50")
 	if calls := gather(fd, k, 50, 7, "vlen 7"); calls > 0 && calls < 8 {
