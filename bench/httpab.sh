@@ -5,8 +5,9 @@
 # "Received" lines, boot.sh's rule) and QEMU's CPU per MB over the same span (all its threads, from
 # /proc/PID/task/*/schedstat), less sensitive to the machine's load than the rate. QEMU is stopped
 # once the initrd is in: the kernel is not booted. Medians at the end. DUMP=DIR keeps a filter-dump
-# pcap of each run for bench/slirpflow.py; NICE=-10 (as root) runs QEMU and the watcher at a higher
-# priority. QEMU_EXTRA adds QEMU options (QEMU_EXTRA=-mem-prealloc: guest RAM is touched at start, so
+# pcap of each run for bench/slirpflow.py; TRACE=DIR keeps QEMU's trace of the stores that took TCG's
+# slow self-modifying-code path (notdirty writes) of each run for bench/notdirty.py (tens of MB per
+# run when many do). NICE=-10 (as root) runs QEMU and the watcher at a higher priority. QEMU_EXTRA adds QEMU options (QEMU_EXTRA=-mem-prealloc: guest RAM is touched at start, so
 # the host's first-touch cost of fresh pages, 6 ms per 2 MiB on some hosts, stays out of the rates).
 # Runs of one image spread widely on a shared machine: use ROUNDS >= 10.
 # About 2-5 s per run. Usage: ROUNDS=10 bash bench/httpab.sh A.img B.img ...
@@ -53,13 +54,14 @@ while len(marks) < 2 and time.time() < end:
 print("%.0f" % ((marks["initrd"] - marks["kernel"]) / 1e6) if len(marks) == 2 else "-")
 PY
 run() { # run IMG TAG: one boot; sets mbps, cpu
-  local img=$1 tag=$2 dump=
+  local img=$1 tag=$2 dump= trace=
   rm -f "$work/log" "$work/pid"
   [ -n "${DUMP:-}" ] && mkdir -p "$DUMP" && dump="-object filter-dump,id=f1,netdev=n0,file=$DUMP/$tag.pcap,maxlen=128"
+  [ -n "${TRACE:-}" ] && mkdir -p "$TRACE" && trace="-trace memory_notdirty_write_access -trace memory_notdirty_set_dirty -D $TRACE/$tag.log"
   # The QEMU command line is `sh -c 'echo $$ >pid; exec qemu ...'` so the watcher knows its PID.
   nice -n "${NICE:-0}" timeout 120 sh -c 'echo $$ >"$0"; exec "$@"' "$work/pid" qemu-system-s390x -M s390-ccw-virtio -m 512 ${QEMU_EXTRA:-} \
     -nographic -no-reboot -action panic=exit-failure -global s390-ipl.netboot_fw="$img" \
-    -netdev user,id=n0,bootfile="http://10.0.2.2:$port/http.cfg" $dump -device virtio-net-ccw,netdev=n0,bootindex=1 \
+    -netdev user,id=n0,bootfile="http://10.0.2.2:$port/http.cfg" $dump -device virtio-net-ccw,netdev=n0,bootindex=1 $trace \
     </dev/null 2>&1 | perl -MTime::HiRes=time -ne 'BEGIN { $| = 1 } printf "%.3f %s", time, $_' >"$work/log" &
   local qp=$!
   for _ in $(seq 50); do [ -s "$work/pid" ] && break; sleep 0.05; done
