@@ -65,16 +65,22 @@ func TestTCPBulkOverTapCoalesced(t *testing.T) {
 	t.Logf("%d frames merged; %+v", st.framesMerged(), st.Stats())
 }
 
-// packetRecorder is a stack.NetworkDispatcher that keeps the payload size of each packet.
+// packetRecorder is a stack.NetworkDispatcher that keeps the payload size of each packet and,
+// when it knows the link, whether the link reported RX checksum offload while delivering it (as
+// gVisor's NIC asks, once per packet).
 type packetRecorder struct {
-	mu    sync.Mutex
-	sizes []int
+	l         *tapLink
+	mu        sync.Mutex
+	sizes     []int
+	validated []bool
 }
 
 func (r *packetRecorder) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	v := r.l != nil && r.l.Capabilities()&stack.CapabilityRXChecksumOffload != 0
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sizes = append(r.sizes, pkt.Data().Size())
+	r.validated = append(r.validated, v)
 }
 
 func (r *packetRecorder) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
@@ -83,6 +89,35 @@ func (r *packetRecorder) delivered() []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]int(nil), r.sizes...)
+}
+
+// waitFor waits until n packets were delivered (at most 5 s), then 20 ms more so that a stray
+// extra packet shows up too.
+func (r *packetRecorder) waitFor(n int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.delivered()) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+}
+
+// ethFrame wraps an IPv4 packet in an Ethernet frame from the peer to the guest.
+func ethFrame(ipPkt []byte) []byte {
+	f := make([]byte, header.EthernetMinimumSize+len(ipPkt))
+	header.Ethernet(f).Encode(&header.EthernetFields{SrcAddr: tcpip.LinkAddress(peerMAC), DstAddr: tcpip.LinkAddress(guestMAC), Type: header.IPv4ProtocolNumber})
+	copy(f[header.EthernetMinimumSize:], ipPkt)
+	return f
+}
+
+// deliveredValidated is delivered with each size as "size:validated".
+func (r *packetRecorder) deliveredValidated() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, len(r.sizes))
+	for i, n := range r.sizes {
+		out[i] = fmt.Sprintf("%d:%v", n, r.validated[i])
+	}
+	return out
 }
 
 // TestTapLinkBurstIsOnePacket: a burst of in-order TCP data frames waiting in the device queue
@@ -117,21 +152,14 @@ func TestTapLinkBurstIsOnePacket(t *testing.T) {
 			}
 			// The whole burst is queued before the reader starts: its first read finds it all.
 			for i := 0; i < tc.frames; i++ {
-				ipPkt := tcpFrame(segmentSpec{seq: 1000 + uint32(i)*1000, payload: payloadOf(t, 1000, i)})
-				f := make([]byte, header.EthernetMinimumSize+len(ipPkt))
-				header.Ethernet(f).Encode(&header.EthernetFields{SrcAddr: tcpip.LinkAddress(peerMAC), DstAddr: tcpip.LinkAddress(guestMAC), Type: header.IPv4ProtocolNumber})
-				copy(f[header.EthernetMinimumSize:], ipPkt)
+				f := ethFrame(tcpFrame(segmentSpec{seq: 1000 + uint32(i)*1000, payload: payloadOf(t, 1000, i)}))
 				if _, err := unix.Write(peer, f); err != nil {
 					t.Fatal(err)
 				}
 			}
 			rec := &packetRecorder{}
 			l.Attach(rec)
-			deadline := time.Now().Add(5 * time.Second)
-			for len(rec.delivered()) < len(tc.wantSizes) && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-			time.Sleep(20 * time.Millisecond) // a stray extra packet would show up by now
+			rec.waitFor(len(tc.wantSizes))
 			if got := rec.delivered(); !slices.Equal(got, tc.wantSizes) {
 				t.Errorf("packets delivered (IPv4/ARP sizes) = %v, want %v", got, tc.wantSizes)
 			}
@@ -176,30 +204,6 @@ func BenchmarkTCPBurstReceive(b *testing.B) {
 	}
 }
 
-// offloadRecorder is a stack.NetworkDispatcher that asks the link, as gVisor's NIC does for each
-// packet, whether RX checksum offload applies, and keeps the answer with the packet's size.
-type offloadRecorder struct {
-	l  *tapLink
-	mu sync.Mutex
-	// got holds "size:validated" per packet.
-	got []string
-}
-
-func (r *offloadRecorder) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
-	validated := r.l.Capabilities()&stack.CapabilityRXChecksumOffload != 0
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, fmt.Sprintf("%d:%v", pkt.Data().Size(), validated))
-}
-
-func (r *offloadRecorder) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
-
-func (r *offloadRecorder) delivered() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.got...)
-}
-
 // TestTapLinkChecksumOffloadOnlyForVerified: gVisor skips its checksum checks for a packet when
 // the link reports RX checksum offload while delivering it. The tap link may report it only for
 // the coalescer's packets, whose every segment it verified; an ARP frame, a UDP datagram, a TCP
@@ -207,23 +211,17 @@ func (r *offloadRecorder) delivered() []string {
 // refuses) must reach gVisor unvalidated, and the flag must not stick to the next packet.
 func TestTapLinkChecksumOffloadOnlyForVerified(t *testing.T) {
 	const hdrs = header.IPv4MinimumSize + header.TCPMinimumSize
-	eth := func(ipPkt []byte) []byte {
-		f := make([]byte, header.EthernetMinimumSize+len(ipPkt))
-		header.Ethernet(f).Encode(&header.EthernetFields{SrcAddr: tcpip.LinkAddress(peerMAC), DstAddr: tcpip.LinkAddress(guestMAC), Type: header.IPv4ProtocolNumber})
-		copy(f[header.EthernetMinimumSize:], ipPkt)
-		return f
-	}
 	corrupted := tcpFrame(segmentSpec{seq: 9000, payload: payloadOf(t, 1000, 9)})
 	corrupted[len(corrupted)-1] ^= 0x40 // payload no longer matches the checksum
 	frames := [][]byte{
 		arpRequest([4]byte{10, 0, 2, 15}),
-		eth(tcpFrame(segmentSpec{seq: 1000, payload: payloadOf(t, 1000, 1)})),
-		eth(tcpFrame(segmentSpec{seq: 2000, payload: payloadOf(t, 1000, 2)})),
-		eth(tcpFrame(segmentSpec{seq: 3000, payload: payloadOf(t, 1000, 3)})),
+		ethFrame(tcpFrame(segmentSpec{seq: 1000, payload: payloadOf(t, 1000, 1)})),
+		ethFrame(tcpFrame(segmentSpec{seq: 2000, payload: payloadOf(t, 1000, 2)})),
+		ethFrame(tcpFrame(segmentSpec{seq: 3000, payload: payloadOf(t, 1000, 3)})),
 		buildUDP(net.HardwareAddr(peerMAC), tcpip.LinkAddress(guestMAC), netip.MustParseAddr("10.0.2.2"), netip.MustParseAddr("10.0.2.15"), 67, 68, payloadOf(t, 300, 4)),
-		eth(tcpFrame(segmentSpec{seq: 4000, payload: payloadOf(t, 1000, 5), badSum: true})),
-		eth(tcpFrame(segmentSpec{seq: 5000, payload: payloadOf(t, 1000, 6)})),
-		eth(corrupted),
+		ethFrame(tcpFrame(segmentSpec{seq: 4000, payload: payloadOf(t, 1000, 5), badSum: true})),
+		ethFrame(tcpFrame(segmentSpec{seq: 5000, payload: payloadOf(t, 1000, 6)})),
+		ethFrame(corrupted),
 	}
 	want := []string{
 		fmt.Sprintf("%d:false", header.ARPSize),
@@ -245,14 +243,10 @@ func TestTapLinkChecksumOffloadOnlyForVerified(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec := &offloadRecorder{l: l}
+	rec := &packetRecorder{l: l}
 	l.Attach(rec)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rec.delivered()) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
-	if got := rec.delivered(); !slices.Equal(got, want) {
+	rec.waitFor(len(want))
+	if got := rec.deliveredValidated(); !slices.Equal(got, want) {
 		t.Errorf("packets (size:validated) = %v, want %v", got, want)
 	}
 	if l.Capabilities()&stack.CapabilityRXChecksumOffload != 0 {
