@@ -426,16 +426,22 @@ func (ld *loading) load(ctx context.Context, b pxecfg.Boot) (*boot.Plan, error) 
 }
 
 // fetch streams src to physical address base, at most limit bytes; on "not found" it tries
-// QEMU's reading (src.Alt). It returns the size and the URL that worked.
+// QEMU's reading (src.Alt). It returns the size and the URL that worked. When both fail, the
+// error names both URLs, so the reason line shows every name tried.
 func (ld *loading) fetch(ctx context.Context, src pxecfg.Source, base, limit uint64) (int64, string, error) {
 	n, err := ld.fetchURL(ctx, src.URL, base, limit)
-	if err != nil && src.Alt != "" && isNotFound(err) {
-		var err2 error
-		if n, err2 = ld.fetchURL(ctx, src.Alt, base, limit); err2 == nil {
-			return n, src.Alt, nil
-		}
+	if err == nil || src.Alt == "" || !isNotFound(err) {
+		return n, src.URL, err
 	}
-	return n, src.URL, err
+	n, err2 := ld.fetchURL(ctx, src.Alt, base, limit)
+	if err2 == nil {
+		return n, src.Alt, nil
+	}
+	first, alt := displayName(src.URL, ld.server), displayName(src.Alt, ld.server)
+	if isNotFound(err2) {
+		return 0, src.URL, fmt.Errorf("%s not found (tried %s, then %s): %w", src.Name, first, alt, err2)
+	}
+	return 0, src.URL, fmt.Errorf("%s not found, then %w", first, err2)
 }
 
 // fetchURL streams one URL to base, printing progress for big files and the result line.

@@ -416,6 +416,11 @@ func TestHostFailures(t *testing.T) {
 			"c.cfg":   []byte("# pxelinux\nLABEL l\n KERNEL vmlinuz\n INITRD nothere\n"),
 			"vmlinuz": kernel,
 		}, nil, "nothere", ""},
+		// QEMU's reading (the name from the server root) is tried after PXELINUX's (relative to
+		// the config's directory): the reason names both.
+		{"missing kernel in both readings", "cfg/c.cfg", map[string][]byte{
+			"cfg/c.cfg": []byte("# pxelinux\nLABEL l\n KERNEL nosuch.img\n"),
+		}, nil, "netipl: nosuch.img not found (tried cfg/nosuch.img, then nosuch.img): tftp RRQ \"nosuch.img\" from 10.0.2.2:69: file ", ""},
 		{"no config anywhere", "/", map[string][]byte{"x": []byte("y")}, nil, "netipl: no pxelinux.cfg found (10 names tried)\n", ""},
 		{"LOCALBOOT", "c.cfg", map[string][]byte{"c.cfg": []byte("# pxelinux\nDEFAULT local\nLABEL local\n LOCALBOOT 0\n")}, nil,
 			"netipl: the config chose LOCALBOOT 0: nothing to boot from the network\n", ""},
