@@ -20,7 +20,7 @@
 // -dry-run prints the boot plan instead of starting the kernel; -mem names a file that stands in
 // for guest RAM, so the plan's bytes can be checked. The console lines are design §5's (console.go).
 // On failure it prints one reason line and "Failed to load OS from network" and exits 1, which
-// metal turns into a disabled wait.
+// metal reports ("metal: exit status 1", docs/boot.md) and turns into a disabled wait.
 package main
 
 import (
