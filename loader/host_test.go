@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"netipl/boot"
 	"netipl/internal/testnet"
@@ -55,19 +54,13 @@ func newLab6(t *testing.T, bootURL string, files map[string][]byte) *lab {
 
 func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]byte, dnsmasqArgs ...string) *lab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testnet.SkipOrFail(t, "host-mode test needs root (network namespace and tap)")
-	}
-	for _, tool := range []string{"ip", "dnsmasq"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testnet.SkipOrFail(t, "%s not installed: %v", tool, err)
-		}
-	}
+	testnet.NeedRoot(t, "the host-mode test (network namespace and tap)")
+	testnet.LookPath(t, "ip")
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		testnet.SkipOrFail(t, "no /dev/net/tun: %v", err)
 	}
 	labSeq++
-	l := &lab{ns: fmt.Sprintf("nipl-loader-%d-%d", os.Getpid(), labSeq), root: t.TempDir(), dnsmasq: &testnet.LockedBuffer{}}
+	l := &lab{ns: fmt.Sprintf("nipl-loader-%d-%d", os.Getpid(), labSeq), root: t.TempDir()}
 	for name, data := range files {
 		p := filepath.Join(l.root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -86,25 +79,12 @@ func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]b
 		testnet.Run(t, "ip", "-n", l.ns, "addr", "add", "fd00::2/64", "dev", "tap0", "nodad")
 	}
 	testnet.Run(t, "ip", "-n", l.ns, "link", "set", "tap0", "up")
-	cmd := exec.Command("ip", "netns", "exec", l.ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
-		"--interface=tap0", "--bind-interfaces", "--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"),
-		"--enable-tftp", "--tftp-root="+l.root, "--no-ping", "--log-dhcp", "--log-facility=-")
+	args := []string{"--enable-tftp", "--tftp-root=" + l.root, "--no-ping"}
 	if !v6only {
-		cmd.Args = append(cmd.Args, "--dhcp-range=10.0.2.15,10.0.2.15,255.255.255.0,1h", "--dhcp-option=3,10.0.2.2",
+		args = append(args, "--dhcp-range=10.0.2.15,10.0.2.15,255.255.255.0,1h", "--dhcp-option=3,10.0.2.2",
 			"--dhcp-boot="+bootfile+",,10.0.2.2")
 	}
-	cmd.Args = append(cmd.Args, dnsmasqArgs...)
-	cmd.Stdout, cmd.Stderr = l.dnsmasq, l.dnsmasq
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dnsmasq: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(l.dnsmasq.String(), "TFTP root is"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("dnsmasq did not start:\n%s", l.dnsmasq)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	l.dnsmasq = testnet.StartDnsmasq(t, l.ns, "tap0", "TFTP root is", append(args, dnsmasqArgs...)...)
 	err := testnet.InNetns(l.ns, func() error {
 		addr := "10.0.2.2:8080"
 		if v6only {
@@ -143,6 +123,26 @@ func (l *lab) boot(t *testing.T, extra ...string) (int, string, []byte) {
 	return code, out.String(), ram
 }
 
+// bootOK is boot for a boot that must succeed: it returns the console and RAM.
+func (l *lab) bootOK(t *testing.T, extra ...string) (string, []byte) {
+	t.Helper()
+	code, con, ram := l.boot(t, extra...)
+	if code != 0 {
+		t.Fatalf("loader exit %d:\n%s\ndnsmasq:\n%s", code, con, l.dnsmasq)
+	}
+	return con, ram
+}
+
+// bootFail is boot for a boot that must fail: exit status 1; it returns the console.
+func (l *lab) bootFail(t *testing.T, extra ...string) string {
+	t.Helper()
+	code, con, _ := l.boot(t, extra...)
+	if code != 1 {
+		t.Fatalf("loader exit %d, want 1:\n%s", code, con)
+	}
+	return con
+}
+
 // kernelImage is a synthetic s390x image: S390EP, max_command_line_size maxCmd, a pattern.
 func kernelImage(size int, maxCmd uint64) []byte {
 	b := make([]byte, size)
@@ -177,6 +177,16 @@ func wantInOrder(t *testing.T, console string, lines ...string) {
 			return
 		}
 		rest = rest[i+len(l):]
+	}
+}
+
+// wantFailure checks that the console ends the boot with the one reason line, starting with
+// reason, then "Failed to load OS from network".
+func wantFailure(t *testing.T, console, reason string) {
+	t.Helper()
+	wantInOrder(t, console, reason, "Failed to load OS from network\n")
+	if n := strings.Count(console, "netipl: "); n != 1 {
+		t.Errorf("%d reason lines, want 1:\n%s", n, console)
 	}
 }
 
@@ -227,10 +237,7 @@ func TestHostConfigAsBootfile(t *testing.T) {
 		"vmlinuz":   kernel,
 		"initrd.gz": initrd,
 	})
-	code, con, ram := l.boot(t)
-	if code != 0 {
-		t.Fatalf("loader exit %d:\n%s\ndnsmasq:\n%s", code, con, l.dnsmasq)
-	}
+	con, ram := l.bootOK(t)
 	wantInOrder(t, con,
 		"Network boot starting...\n",
 		"  Using MAC address: 52:54:00:12:34:56\n",
@@ -273,10 +280,7 @@ func TestHostDirectoryBootfile(t *testing.T) {
 	}
 	t.Run("MAC", func(t *testing.T) {
 		l := newLab(t, "/", files)
-		code, con, ram := l.boot(t)
-		if code != 0 {
-			t.Fatalf("loader exit %d:\n%s", code, con)
-		}
+		con, ram := l.bootOK(t)
 		wantInOrder(t, con,
 			"  Bootfile name: '/'\n",
 			"Trying pxelinux.cfg files...\n",
@@ -296,20 +300,14 @@ func TestHostDirectoryBootfile(t *testing.T) {
 			f[k] = v
 		}
 		l := newLab(t, "/", f)
-		code, con, ram := l.boot(t, "-uuid", uuid)
-		if code != 0 {
-			t.Fatalf("loader exit %d:\n%s", code, con)
-		}
+		con, ram := l.bootOK(t, "-uuid", uuid)
 		wantInOrder(t, con, "Trying pxelinux.cfg files...\n", "  TFTP: Received /pxelinux.cfg/"+uuid+" (", "Loading pxelinux.cfg entry 'u'\n")
 		checkRAM(t, ram, kernel, nil, "marker=uuid")
 	})
 	t.Run("default after misses", func(t *testing.T) {
 		f := map[string][]byte{"pxelinux.cfg/default": []byte("LABEL d\n KERNEL k/vmlinuz\n APPEND marker=default\n"), "k/vmlinuz": kernel}
 		l := newLab(t, "/", f)
-		code, con, _ := l.boot(t)
-		if code != 0 {
-			t.Fatalf("loader exit %d:\n%s", code, con)
-		}
+		con, _ := l.bootOK(t)
 		wantInOrder(t, con, "Trying pxelinux.cfg files...\n",
 			"  /pxelinux.cfg/01-52-54-00-12-34-56 (MAC): not found\n",
 			"  /pxelinux.cfg/0A00020F (IP): not found\n",
@@ -320,10 +318,7 @@ func TestHostDirectoryBootfile(t *testing.T) {
 	t.Run("loadparm", func(t *testing.T) {
 		f := map[string][]byte{"pxelinux.cfg/default": []byte("DEFAULT a\nLABEL a\n KERNEL k/vmlinuz\n APPEND marker=a\nLABEL b\n KERNEL k/vmlinuz\n APPEND marker=b\n"), "k/vmlinuz": kernel}
 		l := newLab(t, "/", f)
-		code, con, ram := l.boot(t, "-loadparm", "2")
-		if code != 0 {
-			t.Fatalf("loader exit %d:\n%s", code, con)
-		}
+		con, ram := l.bootOK(t, "-loadparm", "2")
 		wantInOrder(t, con, "  Selected by loadparm 2", "Loading pxelinux.cfg entry 'b'\n")
 		checkRAM(t, ram, kernel, nil, "marker=b")
 	})
@@ -339,10 +334,7 @@ func TestHostINS(t *testing.T) {
 		"s390x/parm.txt":    []byte("console=ttysclp0\nmarker=ins\n"),
 		"s390x/initrd.siz":  siz,
 	})
-	code, con, ram := l.boot(t)
-	if code != 0 {
-		t.Fatalf("loader exit %d:\n%s", code, con)
-	}
+	con, ram := l.bootOK(t)
 	wantInOrder(t, con, "  TFTP: Received s390x/generic.ins (", "Parsing .INS file: netipl host INS\n", "  TFTP: Received s390x/initrd.img (19 KBytes)")
 	checkRAM(t, ram, kernel, [][]byte{initrd[:12345]}, "console=ttysclp0 marker=ins")
 }
@@ -356,10 +348,7 @@ func TestHostHTTPBootfile(t *testing.T) {
 		"s390x/initrd.gz.sha256":  sha256File(initrd),
 		"s390x/vmlinuz.sha256.sh": []byte("not a sidecar"),
 	})
-	code, con, ram := l.boot(t)
-	if code != 0 {
-		t.Fatalf("loader exit %d:\n%s", code, con)
-	}
+	con, ram := l.bootOK(t)
 	wantInOrder(t, con,
 		"  Bootfile name: 'http://10.0.2.2:8080/s390x/boot.cfg'\n",
 		"  HTTP: Received http://10.0.2.2:8080/s390x/boot.cfg (",
@@ -373,10 +362,7 @@ func TestHostHTTPBootfile(t *testing.T) {
 // TestHostNoLease: a DHCP server that ignores the NIC gives QEMU's words and a clean stop.
 func TestHostNoLease(t *testing.T) {
 	l := newLab(t, "x", map[string][]byte{"x": []byte("y")}, "--dhcp-host="+testMAC+",ignore")
-	code, con, _ := l.boot(t, "-dhcp-timeout", "2s")
-	if code != 1 {
-		t.Fatalf("loader exit %d, want 1:\n%s", code, con)
-	}
+	con := l.bootFail(t, "-dhcp-timeout", "2s")
 	wantInOrder(t, con, "  Requesting information via DHCP:     \b\b\b010", "\n",
 		"netipl: Could not get IP address (dhcpv4: no DHCP lease after ", "Failed to load OS from network\n")
 }
@@ -428,19 +414,13 @@ func TestHostFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLab(t, tt.bootfile, tt.files)
-			code, con, _ := l.boot(t, tt.args...)
-			if code != 1 {
-				t.Fatalf("loader exit %d, want 1:\n%s", code, con)
-			}
-			wantInOrder(t, con, tt.reason, "Failed to load OS from network\n")
+			con := l.bootFail(t, tt.args...)
+			wantFailure(t, con, tt.reason)
 			if strings.Contains(con, "dry run") || strings.Contains(con, "starting kernel") {
 				t.Errorf("the loader went on after the failure:\n%s", con)
 			}
 			if tt.notWant != "" && strings.Contains(con, tt.notWant) {
 				t.Errorf("console has %q:\n%s", tt.notWant, con)
-			}
-			if n := strings.Count(con, "netipl: "); n != 1 {
-				t.Errorf("%d reason lines, want 1:\n%s", n, con)
 			}
 		})
 	}
@@ -456,10 +436,7 @@ func TestHostIPv6Fallback(t *testing.T) {
 		"vmlinuz":   kernel,
 		"initrd.gz": initrd,
 	})
-	code, con, ram := l.boot(t)
-	if code != 0 {
-		t.Fatalf("loader exit %d:\n%s\ndnsmasq:\n%s", code, con, l.dnsmasq)
-	}
+	con, ram := l.bootOK(t)
 	wantInOrder(t, con,
 		"  Requesting information via DHCP:     \b\b\b010",
 		"\b\b\b\bdone\n",
@@ -486,10 +463,7 @@ func TestHostIPv6HTTP(t *testing.T) {
 		"s390x/boot.ipxe": []byte("#!ipxe\nkernel vmlinuz marker=v6http\nboot\n"),
 		"s390x/vmlinuz":   kernel,
 	})
-	code, con, ram := l.boot(t)
-	if code != 0 {
-		t.Fatalf("loader exit %d:\n%s\ndnsmasq:\n%s", code, con, l.dnsmasq)
-	}
+	con, ram := l.bootOK(t)
 	wantInOrder(t, con,
 		"  Using IPv6 address: fd00::5054:ff:fe12:3456\n",
 		"  Using TFTP server: fd00::2\n",
@@ -504,10 +478,7 @@ func TestHostIPv6HTTP(t *testing.T) {
 // IPv6 got to.
 func TestHostNoLeaseAnyFamily(t *testing.T) {
 	l := newLab(t, "x", map[string][]byte{"x": []byte("y")}, "--dhcp-host="+testMAC+",ignore")
-	code, con, _ := l.boot(t, "-dhcp-timeout", "6s")
-	if code != 1 {
-		t.Fatalf("loader exit %d, want 1:\n%s", code, con)
-	}
+	con := l.bootFail(t, "-dhcp-timeout", "6s")
 	wantInOrder(t, con, "netipl: Could not get IP address (dhcpv4: no DHCP lease after ",
 		"; ipv6: no router advertisement with a SLAAC prefix)\n", "Failed to load OS from network\n")
 	checkGivingUp(t, con)
@@ -532,10 +503,7 @@ func checkGivingUp(t *testing.T, con string) {
 // boot from: the loader keeps waiting (DHCPv4 could still answer) and the reason says why.
 func TestHostIPv6NoBootURL(t *testing.T) {
 	l := newLab6(t, "", map[string][]byte{"x": []byte("y")})
-	code, con, _ := l.boot(t, "-dhcp-timeout", "4s")
-	if code != 1 {
-		t.Fatalf("loader exit %d, want 1:\n%s", code, con)
-	}
+	con := l.bootFail(t, "-dhcp-timeout", "4s")
 	wantInOrder(t, con, "netipl: Could not get IP address (dhcpv4: no DHCP lease after ",
 		"; ipv6: address fd00::5054:ff:fe12:3456 from SLAAC, but dhcpv6: the reply has no boot-file URL (option 59))\n",
 		"Failed to load OS from network\n")

@@ -43,9 +43,24 @@ func (l *LockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// Contains reports whether what was written so far contains s.
+func (l *LockedBuffer) Contains(s string) bool { return strings.Contains(l.String(), s) }
+
 // String returns everything written so far.
 func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// MemFile is an io.WriterAt in memory, for a test to download a file into; Bytes holds what was
+// written, grown as needed.
+type MemFile struct{ Bytes []byte }
+
+// WriteAt implements io.WriterAt.
+func (m *MemFile) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(m.Bytes) {
+		m.Bytes = append(m.Bytes, make([]byte, end-len(m.Bytes))...)
+	}
+	return copy(m.Bytes[off:], p), nil
 }

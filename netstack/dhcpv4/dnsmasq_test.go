@@ -7,48 +7,20 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"netipl/internal/testnet"
 	"netipl/netstack/tftp"
 )
 
-type memFile struct{ buf []byte }
-
-func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
-	if end := int(off) + len(p); end > len(m.buf) {
-		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
-	}
-	return copy(m.buf[off:], p), nil
-}
-
 // TestDnsmasq gets a lease from a real dnsmasq across a veth pair between two network namespaces, checks that
 // dnsmasq recognised the PXE identity (vendor class and user class tags select options),
 // fetches the boot file from dnsmasq's TFTP server, and releases the lease. Needs root and iproute2.
 func TestDnsmasq(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testnet.SkipOrFail(t, "needs root for network namespaces")
-	}
-	dnsmasq, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		testnet.SkipOrFail(t, "dnsmasq not installed: %v", err)
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		testnet.SkipOrFail(t, "iproute2 not installed: %v", err)
-	}
-	srvNS, cliNS := fmt.Sprintf("netipl-d4s-%d", os.Getpid()), fmt.Sprintf("netipl-d4c-%d", os.Getpid())
-	testnet.Run(t, "ip", "netns", "add", srvNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", srvNS).Run() })
-	testnet.Run(t, "ip", "netns", "add", cliNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", cliNS).Run() })
-	testnet.Run(t, "ip", "link", "add", "vsrv", "netns", srvNS, "type", "veth", "peer", "name", "vcli", "netns", cliNS)
+	srvNS, cliNS := testnet.VethPair(t, "d4")
 	testnet.Run(t, "ip", "-n", srvNS, "addr", "add", "10.77.0.1/24", "dev", "vsrv")
 	testnet.Run(t, "ip", "-n", srvNS, "link", "set", "vsrv", "up")
 	testnet.Run(t, "ip", "-n", cliNS, "link", "set", "vcli", "address", clientMAC.String(), "up")
@@ -59,10 +31,7 @@ func TestDnsmasq(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "s390x", "kernel.img"), kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs testnet.LockedBuffer
-	cmd := exec.Command("ip", "netns", "exec", srvNS, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
-		"--interface=vsrv", "--bind-interfaces", "--no-ping", "--user=root", "--pid-file=", "--log-dhcp", "--log-facility=-",
-		"--dhcp-leasefile="+filepath.Join(dir, "leases"),
+	logs := testnet.StartDnsmasq(t, srvNS, "vsrv", "", "--no-ping",
 		"--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
 		"--dhcp-boot=s390x/kernel.img,,10.77.0.1",
 		"--dhcp-vendorclass=set:s390pxe,PXEClient:Arch:00031",
@@ -71,28 +40,8 @@ func TestDnsmasq(t *testing.T) {
 		"--dhcp-option=tag:netipl,210,/netipl/",
 		"--dhcp-option=option:dns-server,10.77.0.1",
 		"--enable-tftp", "--tftp-root="+dir)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dnsmasq: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
-	var conn net.PacketConn
-	err = testnet.InNetns(cliNS, func() error {
-		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-			var serr error
-			c.Control(func(fd uintptr) {
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
-					return
-				}
-				serr = unix.BindToDevice(int(fd), "vcli")
-			})
-			return serr
-		}}
-		var err error
-		conn, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:68")
-		return err
-	})
+	conn, err := testnet.ListenPacketIn(cliNS, "vcli", "udp4", "0.0.0.0:68")
 	if err != nil {
 		t.Fatalf("client socket in %s: %v", cliNS, err)
 	}
@@ -117,18 +66,12 @@ func TestDnsmasq(t *testing.T) {
 	testnet.Run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String(), "dev", "vcli")
 	// Fetch the boot file from dnsmasq's TFTP server with the lease's parameters.
 	tc := &tftp.Client{Listen: func() (net.PacketConn, error) {
-		var pc net.PacketConn
-		err := testnet.InNetns(cliNS, func() error {
-			var err error
-			pc, err = net.ListenPacket("udp4", l.Addr.Addr().String()+":0")
-			return err
-		})
-		return pc, err
+		return testnet.ListenPacketIn(cliNS, "", "udp4", l.Addr.Addr().String()+":0")
 	}}
-	var img memFile
+	var img testnet.MemFile
 	res, err := tc.Get(context.Background(), netip.AddrPortFrom(bs.Addr, 69), l.BootFile, &img)
-	if err != nil || !bytes.Equal(img.buf, kernel) {
-		t.Errorf("tftp Get(%s) from dnsmasq = %+v, %v (%d of %d bytes)", l.BootFile, res, err, len(img.buf), len(kernel))
+	if err != nil || !bytes.Equal(img.Bytes, kernel) {
+		t.Errorf("tftp Get(%s) from dnsmasq = %+v, %v (%d of %d bytes)", l.BootFile, res, err, len(img.Bytes), len(kernel))
 	}
 	if err := c.Release(l); err != nil {
 		t.Fatalf("Release = %v", err)

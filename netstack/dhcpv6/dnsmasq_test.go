@@ -10,45 +10,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"netipl/internal/testnet"
 	"netipl/netstack/tftp"
 )
 
-type memFile struct{ buf []byte }
-
-func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
-	if end := int(off) + len(p); end > len(m.buf) {
-		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
-	}
-	return copy(m.buf[off:], p), nil
-}
-
 // TestDnsmasq runs the IPv6 boot path against a real dnsmasq across a veth pair between two network namespaces:
 // stateless (Information-Request) and stateful (IA_NA) exchanges that return the boot-file URL, then a TFTP fetch
 // of that URL over IPv6 from the leased address. Needs root and iproute2.
 func TestDnsmasq(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testnet.SkipOrFail(t, "needs root for network namespaces")
-	}
-	dnsmasq, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		testnet.SkipOrFail(t, "dnsmasq not installed: %v", err)
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		testnet.SkipOrFail(t, "iproute2 not installed: %v", err)
-	}
-	srvNS, cliNS := fmt.Sprintf("netipl-d6s-%d", os.Getpid()), fmt.Sprintf("netipl-d6c-%d", os.Getpid())
-	testnet.Run(t, "ip", "netns", "add", srvNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", srvNS).Run() })
-	testnet.Run(t, "ip", "netns", "add", cliNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", cliNS).Run() })
-	testnet.Run(t, "ip", "link", "add", "vsrv", "netns", srvNS, "type", "veth", "peer", "name", "vcli", "netns", cliNS)
+	srvNS, cliNS := testnet.VethPair(t, "d6")
 	testnet.Run(t, "ip", "-n", srvNS, "addr", "add", "fd00::1/64", "dev", "vsrv", "nodad")
 	testnet.Run(t, "ip", "-n", srvNS, "link", "set", "vsrv", "up")
 	// No duplicate address detection, so the link-local address is usable at once.
@@ -70,31 +43,14 @@ func TestDnsmasq(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "kernel.img"), kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs testnet.LockedBuffer
-	cmd := exec.Command("ip", "netns", "exec", srvNS, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0",
-		"--interface=vsrv", "--bind-interfaces", "--user=root", "--pid-file=", "--log-dhcp", "--log-facility=-",
-		"--dhcp-leasefile="+filepath.Join(dir, "leases"),
+	logs := testnet.StartDnsmasq(t, srvNS, "vsrv", "",
 		"--dhcp-range=fd00::100,fd00::1ff,64,1h",
 		"--dhcp-option=option6:bootfile-url,tftp://[fd00::1]/kernel.img",
 		"--dhcp-option=option6:dns-server,[fd00::1]",
 		"--enable-tftp", "--tftp-root="+dir)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start dnsmasq: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
-	var conn net.PacketConn
-	if err := testnet.InNetns(cliNS, func() error {
-		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			c.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), "vcli") })
-			return serr
-		}}
-		var err error
-		conn, err = lc.ListenPacket(context.Background(), "udp6", "[::]:546")
-		return err
-	}); err != nil {
+	conn, err := testnet.ListenPacketIn(cliNS, "vcli", "udp6", "[::]:546")
+	if err != nil {
 		t.Fatalf("client socket in %s: %v", cliNS, err)
 	}
 	defer conn.Close()
@@ -120,18 +76,12 @@ func TestDnsmasq(t *testing.T) {
 		// IA_NA carries no prefix length; the on-link /64 comes from the router advertisement in real networks.
 		testnet.Run(t, "ip", "-n", cliNS, "addr", "add", l.Addr.String()+"/64", "dev", "vcli", "nodad")
 		tc := &tftp.Client{Listen: func() (net.PacketConn, error) {
-			var pc net.PacketConn
-			err := testnet.InNetns(cliNS, func() error {
-				var err error
-				pc, err = net.ListenPacket("udp6", "["+l.Addr.String()+"]:0")
-				return err
-			})
-			return pc, err
+			return testnet.ListenPacketIn(cliNS, "", "udp6", "["+l.Addr.String()+"]:0")
 		}}
-		var img memFile
+		var img testnet.MemFile
 		if _, err := tc.Get(context.Background(), netip.AddrPortFrom(u.Addr, u.Port), u.Path, &img); err != nil ||
-			!bytes.Equal(img.buf, kernel) {
-			t.Errorf("tftp Get(%s) = %v (%d of %d bytes)", l.BootURL, err, len(img.buf), len(kernel))
+			!bytes.Equal(img.Bytes, kernel) {
+			t.Errorf("tftp Get(%s) = %v (%d of %d bytes)", l.BootURL, err, len(img.Bytes), len(kernel))
 		}
 	}
 }
