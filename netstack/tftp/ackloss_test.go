@@ -120,7 +120,7 @@ func TestPipelineStall(t *testing.T) {
 
 // BenchmarkPipelineAckLoss fetches 4 MiB from the libslirp look-alike (it counts ACKs) through a proxy that loses
 // ACKs, with the loader's settings (Pipeline 48, default timeouts), with the pipeline's refills off (the client
-// before them) and on. bench/protocols.sh prints these rows; the metrics per transfer show where the time went.
+// before them) and on. bench/tftpackloss.sh prints these rows; the metrics per transfer show where the time went.
 // Without refills the loss=5% row takes minutes.
 func BenchmarkPipelineAckLoss(b *testing.B) {
 	data := pattern(4 << 20)
@@ -145,12 +145,14 @@ func BenchmarkPipelineAckLoss(b *testing.B) {
 					sum.Timeouts += res.Stats.Timeouts
 					sum.Restarts += res.Stats.Restarts
 					sum.WindowRefills += res.Stats.WindowRefills
+					sum.StalledRefills += res.Stats.StalledRefills
 				}
 				n := float64(b.N)
 				b.ReportMetric(float64(lost.Load())/n, "lostACKs/op")
 				b.ReportMetric(float64(sum.Timeouts)/n, "timeouts/op")
 				b.ReportMetric(float64(sum.Restarts)/n, "restarts/op")
 				b.ReportMetric(float64(sum.WindowRefills)/n, "refills/op")
+				b.ReportMetric(float64(sum.StalledRefills)/n, "stalled/op")
 			})
 		}
 	}
