@@ -10,35 +10,16 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"netipl/internal/teststack"
 )
 
 var clientMAC = net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
-
-// newStack builds a gVisor stack with one NIC; addr may be 0.0.0.0/0 (IPv4Any), which is how a client without a
-// lease sends from 0.0.0.0 (the netstack package does the same during acquisition).
-func newStack(t *testing.T, ep stack.LinkEndpoint, addr tcpip.AddressWithPrefix) *stack.Stack {
-	t.Helper()
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol},
-	})
-	t.Cleanup(func() { s.Close(); s.Wait() })
-	if err := s.CreateNIC(1, ep); err != nil {
-		t.Fatalf("CreateNIC: %v", err)
-	}
-	if err := s.AddProtocolAddress(1, tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: addr},
-		stack.AddressProperties{}); err != nil {
-		t.Fatalf("AddProtocolAddress(%v): %v", addr, err)
-	}
-	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
-	return s
-}
 
 // udpConn opens a broadcast-capable UDP socket on s bound to port.
 func udpConn(t *testing.T, s *stack.Stack, port uint16) *gonet.UDPConn {
@@ -109,8 +90,8 @@ func (l *labServer) seen() []*dhcp.DHCPv4 {
 func startLab(t *testing.T, l *labServer) net.PacketConn {
 	t.Helper()
 	a, b := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 1500)
-	cs := newStack(t, a, tcpip.AddressWithPrefix{Address: header.IPv4Any, PrefixLen: 0})
-	ls := newStack(t, b, tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{10, 0, 2, 2}), PrefixLen: 24})
+	cs := teststack.IPv4(t, a, netip.MustParsePrefix("0.0.0.0/0"), udp.NewProtocol)
+	ls := teststack.IPv4(t, b, netip.MustParsePrefix("10.0.2.2/24"), udp.NewProtocol)
 	srv, err := server4.NewServer("", nil, l.handle, server4.WithConn(udpConn(t, ls, 67)))
 	if err != nil {
 		t.Fatalf("server4.NewServer: %v", err)

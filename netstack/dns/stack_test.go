@@ -12,34 +12,16 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
-)
 
-func newStack(t *testing.T, ep stack.LinkEndpoint, addr netip.Addr) *stack.Stack {
-	t.Helper()
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol},
-	})
-	t.Cleanup(func() { s.Close(); s.Wait() })
-	if err := s.CreateNIC(1, ep); err != nil {
-		t.Fatalf("CreateNIC: %v", err)
-	}
-	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFromSlice(addr.AsSlice()), PrefixLen: 24}}
-	if err := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); err != nil {
-		t.Fatalf("AddProtocolAddress: %v", err)
-	}
-	s.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}})
-	return s
-}
+	"netipl/internal/teststack"
+)
 
 // TestLookupOverGVisor resolves through a gVisor stack, the server (option 6) on a second stack.
 func TestLookupOverGVisor(t *testing.T) {
 	clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.3")
 	a, b := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x03", 1500)
-	cs, ss := newStack(t, a, clientAddr), newStack(t, b, serverAddr)
+	cs, ss := teststack.IPv4(t, a, netip.PrefixFrom(clientAddr, 24), udp.NewProtocol), teststack.IPv4(t, b, netip.PrefixFrom(serverAddr, 24), udp.NewProtocol)
 	sc, err := gonet.DialUDP(ss, &tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 53}, nil, ipv4.ProtocolNumber)
 	if err != nil {
 		t.Fatalf("server socket: %v", err)

@@ -16,26 +16,9 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
-)
 
-func newStack(t testing.TB, ep stack.LinkEndpoint, addr netip.Addr) *stack.Stack {
-	t.Helper()
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
-	})
-	t.Cleanup(func() { s.Close(); s.Wait() })
-	if err := s.CreateNIC(1, ep); err != nil {
-		t.Fatalf("CreateNIC: %v", err)
-	}
-	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFromSlice(addr.AsSlice()), PrefixLen: 24}}
-	if err := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); err != nil {
-		t.Fatalf("AddProtocolAddress: %v", err)
-	}
-	s.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}})
-	return s
-}
+	"netipl/internal/teststack"
+)
 
 // gvisorDial is the dial function the loader hands to Client: TCP over the gVisor stack.
 func gvisorDial(s *stack.Stack) func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -60,7 +43,7 @@ func gvisorDial(s *stack.Stack) func(ctx context.Context, network, addr string) 
 func TestGetOverGVisor(t *testing.T) {
 	clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
 	a, b := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 1500)
-	cs, ss := newStack(t, a, clientAddr), newStack(t, b, serverAddr)
+	cs, ss := teststack.IPv4(t, a, netip.PrefixFrom(clientAddr, 24), tcp.NewProtocol), teststack.IPv4(t, b, netip.PrefixFrom(serverAddr, 24), tcp.NewProtocol)
 	ln, err := gonet.ListenTCP(ss, tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 80}, ipv4.ProtocolNumber)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -96,7 +79,7 @@ func (discardWriter) WriteAt(p []byte, off int64) (int, error) { return len(p), 
 func BenchmarkGetOverGVisor(b *testing.B) {
 	clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
 	a, p := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 1500)
-	cs, ss := newStack(b, a, clientAddr), newStack(b, p, serverAddr)
+	cs, ss := teststack.IPv4(b, a, netip.PrefixFrom(clientAddr, 24), tcp.NewProtocol), teststack.IPv4(b, p, netip.PrefixFrom(serverAddr, 24), tcp.NewProtocol)
 	ln, err := gonet.ListenTCP(ss, tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 80}, ipv4.ProtocolNumber)
 	if err != nil {
 		b.Fatal(err)
