@@ -70,8 +70,7 @@ func newLabWith(t *testing.T, v6only bool, bootfile string, files map[string][]b
 			t.Fatal(err)
 		}
 	}
-	testnet.Run(t, "ip", "netns", "add", l.ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns).Run() })
+	testnet.AddNetns(t, l.ns)
 	testnet.Run(t, "ip", "-n", l.ns, "link", "set", "lo", "up")
 	testnet.Run(t, "ip", "-n", l.ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
 	testnet.Run(t, "ip", "-n", l.ns, "addr", "add", "10.0.2.2/24", "dev", "tap0")

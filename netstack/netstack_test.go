@@ -49,18 +49,7 @@ func TestUDPOverPipe(t *testing.T) {
 	guest := newTestStack(t, Config{Link: a, MAC: guestMAC}, "10.0.2.15/24")
 	peer := newTestStack(t, Config{Link: b, MAC: peerMAC}, "10.0.2.2/24")
 
-	srv, err := peer.ListenUDP(netip.MustParseAddrPort("10.0.2.2:7777"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	go echoUDP(srv)
-
-	c, err := guest.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialEcho(t, guest, peer, "10.0.2.2:7777")
 	exchangeUDP(t, c, 20)
 
 	l, err := peer.ListenTCP(netip.MustParseAddrPort("10.0.2.2:8080"))
@@ -193,17 +182,36 @@ func TestSetAddressReplaces(t *testing.T) {
 	}
 }
 
-func newTestStack(t *testing.T, cfg Config, addr string) *Stack {
-	t.Helper()
+// newTestStack is New(cfg) with addr set, closed when the test ends.
+func newTestStack(tb testing.TB, cfg Config, addr string) *Stack {
+	tb.Helper()
 	st, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	if err := st.SetAddress(netip.MustParsePrefix(addr)); err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+// dialEcho runs a UDP echo server on peer at addr and returns guest's socket connected to it;
+// both close when the test ends.
+func dialEcho(t *testing.T, guest, peer *Stack, addr string) *UDPConn {
+	t.Helper()
+	srv, err := peer.ListenUDP(netip.MustParseAddrPort(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.SetAddress(netip.MustParsePrefix(addr)); err != nil {
+	t.Cleanup(func() { srv.Close() })
+	go echoUDP(srv)
+	c, err := guest.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort(addr))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return st
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func echoUDP(c net.PacketConn) {

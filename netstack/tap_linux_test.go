@@ -7,76 +7,43 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"netipl/internal/testnet"
 )
 
 // requireNetAdmin skips (or fails under CI=true) when the test cannot create namespaces and taps.
-func requireNetAdmin(t *testing.T) {
-	t.Helper()
-	reason := ""
-	if os.Geteuid() != 0 {
-		reason = "needs root to create a network namespace and a tap device"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		reason = "needs iproute2 (ip) to configure the namespace"
-	} else if _, err := os.Stat("/dev/net/tun"); err != nil {
-		reason = "needs /dev/net/tun"
-	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true: %s", reason)
-	}
-	t.Skip(reason)
-}
-
-func ipCmd(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+func requireNetAdmin(tb testing.TB) {
+	tb.Helper()
+	testnet.NeedRoot(tb, "a network namespace and a tap device")
+	testnet.LookPath(tb, "ip")
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		testnet.SkipOrFail(tb, "needs /dev/net/tun: %v", err)
 	}
 }
 
-// inNetns runs f on a thread switched into network namespace ns. The thread is thrown away
-// afterwards (the goroutine exits still locked), so no other goroutine ever runs in ns.
-func inNetns(t *testing.T, ns string, f func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		nsf, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer nsf.Close()
-		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
+// inNetns runs f in network namespace ns (testnet.InNetns) and fails the test if f fails.
+func inNetns(tb testing.TB, ns string, f func() error) {
+	tb.Helper()
+	if err := testnet.InNetns(ns, f); err != nil {
+		tb.Fatal(err)
 	}
 }
 
 // setupTapNetns creates namespace ns with a tap device "nipl0" whose kernel side is 10.0.2.2/24,
 // and returns the tap fd (the "NIC" side a netstack drives) plus a UDP echo socket and a TCP
 // listener opened inside the namespace.
-func setupTapNetns(t *testing.T) (tap *os.File, echo net.PacketConn, tcpL net.Listener) {
-	t.Helper()
-	requireNetAdmin(t)
+func setupTapNetns(tb testing.TB) (tap *os.File, echo net.PacketConn, tcpL net.Listener) {
+	tb.Helper()
+	requireNetAdmin(tb)
 	ns := fmt.Sprintf("netipl-test-%d", os.Getpid())
-	ipCmd(t, "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	inNetns(t, ns, func() error {
+	testnet.AddNetns(tb, ns)
+	inNetns(tb, ns, func() error {
 		var err error
 		if tap, err = OpenTap("nipl0"); err != nil {
 			return err
@@ -87,10 +54,10 @@ func setupTapNetns(t *testing.T) (tap *os.File, echo net.PacketConn, tcpL net.Li
 		tcpL, err = net.Listen("tcp4", "0.0.0.0:8080")
 		return err
 	})
-	t.Cleanup(func() { echo.Close(); tcpL.Close(); tap.Close() })
-	ipCmd(t, "-n", ns, "addr", "add", "10.0.2.2/24", "dev", "nipl0")
-	ipCmd(t, "-n", ns, "link", "set", "nipl0", "address", "52:55:0a:00:02:02", "up")
-	ipCmd(t, "-n", ns, "link", "set", "lo", "up")
+	tb.Cleanup(func() { echo.Close(); tcpL.Close(); tap.Close() })
+	testnet.Run(tb, "ip", "-n", ns, "addr", "add", "10.0.2.2/24", "dev", "nipl0")
+	testnet.Run(tb, "ip", "-n", ns, "link", "set", "nipl0", "address", "52:55:0a:00:02:02", "up")
+	testnet.Run(tb, "ip", "-n", ns, "link", "set", "lo", "up")
 	return tap, echo, tcpL
 }
 
@@ -160,8 +127,7 @@ func TestUDPOverTapInNetns(t *testing.T) {
 func TestTapByName(t *testing.T) {
 	requireNetAdmin(t)
 	ns := fmt.Sprintf("netipl-tapname-%d", os.Getpid())
-	ipCmd(t, "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	testnet.AddNetns(t, ns)
 	var st *Stack
 	inNetns(t, ns, func() error {
 		var err error
@@ -186,10 +152,10 @@ func TestTapByName(t *testing.T) {
 
 // BenchmarkTapUDPRTT reports the median and 99th-percentile UDP round trip through the tap.
 func BenchmarkTapUDPRTT(b *testing.B) {
-	tap, echo, tcpL := setupTapNetnsB(b)
+	tap, echo, tcpL := setupTapNetns(b)
 	tcpL.Close()
 	go echoUDP(echo)
-	st := newBenchStack(b, tap)
+	st := stackOverTap(b, tap)
 	c, err := st.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
 	if err != nil {
 		b.Fatal(err)
@@ -219,9 +185,9 @@ func BenchmarkTapUDPRTT(b *testing.B) {
 // BenchmarkTapUDPBulkIn sends 1472-byte datagrams from the kernel into the stack as fast as the
 // kernel allows and reports the received rate and the datagrams lost (and where).
 func BenchmarkTapUDPBulkIn(b *testing.B) {
-	tap, echo, tcpL := setupTapNetnsB(b)
+	tap, echo, tcpL := setupTapNetns(b)
 	tcpL.Close()
-	st := newBenchStack(b, tap)
+	st := stackOverTap(b, tap)
 	rx, err := st.ListenUDP(netip.MustParseAddrPort("10.0.2.15:9000"))
 	if err != nil {
 		b.Fatal(err)
@@ -271,84 +237,9 @@ func BenchmarkTapUDPBulkIn(b *testing.B) {
 	b.ReportMetric(float64(sent), "sent")
 }
 
-func setupTapNetnsB(b *testing.B) (*os.File, net.PacketConn, net.Listener) {
-	b.Helper()
-	// setupTapNetns takes a *testing.T for its helpers; a benchmark adapts through testing.TB.
-	var tap *os.File
-	var echo net.PacketConn
-	var l net.Listener
-	tb := testing.TB(b)
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to create a network namespace and a tap device")
-	}
-	ns := fmt.Sprintf("netipl-bench-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		tb.Fatalf("ip netns add: %v %s", err, out)
-	}
-	b.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		nsf, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer nsf.Close()
-		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		if tap, err = OpenTap("nipl0"); err != nil {
-			errc <- err
-			return
-		}
-		if echo, err = net.ListenPacket("udp4", "0.0.0.0:7777"); err != nil {
-			errc <- err
-			return
-		}
-		l, err = net.Listen("tcp4", "0.0.0.0:8080")
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		tb.Fatal(err)
-	}
-	b.Cleanup(func() { echo.Close(); tap.Close() })
-	for _, args := range [][]string{
-		{"-n", ns, "addr", "add", "10.0.2.2/24", "dev", "nipl0"},
-		{"-n", ns, "link", "set", "nipl0", "address", "52:55:0a:00:02:02", "up"},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			tb.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	return tap, echo, l
-}
-
-func newBenchStack(b *testing.B, tap *os.File) *Stack {
-	b.Helper()
-	st, err := New(Config{TapFD: dupTap(b, tap), MAC: guestMAC})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
-		b.Fatal(err)
-	}
-	return st
-}
-
 // stackOverTap is a Stack over a duplicate of tap with the guest's address 10.0.2.15/24, closed
 // when the test ends.
-func stackOverTap(t *testing.T, tap *os.File) *Stack {
-	t.Helper()
-	st, err := New(Config{TapFD: dupTap(t, tap), MAC: guestMAC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.SetAddress(netip.MustParsePrefix("10.0.2.15/24")); err != nil {
-		t.Fatal(err)
-	}
-	return st
+func stackOverTap(tb testing.TB, tap *os.File) *Stack {
+	tb.Helper()
+	return newTestStack(tb, Config{TapFD: dupTap(tb, tap), MAC: guestMAC}, "10.0.2.15/24")
 }

@@ -86,6 +86,22 @@ func (r *sendRig) write(t *testing.T, c *UDPConn, write func([]byte) (int, error
 	return frame, fast, err, r.counters(c).minus(c0)
 }
 
+// writeBothSlow writes b on c and on its gVisor socket (c.gc) where the fast path must not
+// send (when says in what state): the two must fail or succeed alike. It returns gVisor's error.
+func (r *sendRig) writeBothSlow(t *testing.T, c *UDPConn, b []byte, when string) error {
+	t.Helper()
+	fast0 := r.st.send.txPackets.Load()
+	_, err1 := c.Write(b)
+	_, err2 := c.gc.Write(b)
+	if fmt.Sprint(err1) != fmt.Sprint(err2) {
+		t.Errorf("%s: Write %v, gVisor's path %v", when, err1, err2)
+	}
+	if r.st.send.txPackets.Load() != fast0 {
+		t.Errorf("%s: the fast path sent", when)
+	}
+	return err2
+}
+
 // compare writes b once through c.Write, which must take the fast path iff wantFast, and once
 // through gonet's Write (gVisor's path), and checks that the frames are identical and the
 // counters moved alike. It returns the fast-path frame.

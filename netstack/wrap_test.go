@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,17 +38,7 @@ func TestWrapLinkInjectsFaults(t *testing.T) {
 		return inj
 	}}, "10.0.2.15/24")
 	peer := newTestStack(t, Config{Link: b, MAC: peerMAC}, "10.0.2.2/24")
-	srv, err := peer.ListenUDP(netip.MustParseAddrPort("10.0.2.2:7777"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	go echoUDP(srv)
-	c, err := guest.DialUDP(netip.AddrPort{}, netip.MustParseAddrPort("10.0.2.2:7777"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialEcho(t, guest, peer, "10.0.2.2:7777")
 	exchangeUDP(t, c, 3)
 
 	inj.drop.Store(true)

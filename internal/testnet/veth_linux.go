@@ -33,6 +33,13 @@ func LookPath(t testing.TB, program string) string {
 	return p
 }
 
+// AddNetns creates network namespace name (with iproute2) and deletes it when the test ends.
+func AddNetns(t testing.TB, name string) {
+	t.Helper()
+	Run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+}
+
 // VethPair creates two network namespaces, netipl-<tag>s-PID for a server and netipl-<tag>c-PID
 // for a client, joined by a veth pair: vsrv in the server's, vcli in the client's. Both links
 // are left down, without addresses, for the test to configure; the namespaces are deleted when
@@ -42,10 +49,8 @@ func VethPair(t testing.TB, tag string) (serverNS, clientNS string) {
 	NeedRoot(t, "network namespaces")
 	LookPath(t, "ip")
 	serverNS, clientNS = fmt.Sprintf("netipl-%ss-%d", tag, os.Getpid()), fmt.Sprintf("netipl-%sc-%d", tag, os.Getpid())
-	for _, ns := range []string{serverNS, clientNS} {
-		Run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+	AddNetns(t, serverNS)
+	AddNetns(t, clientNS)
 	Run(t, "ip", "link", "add", "vsrv", "netns", serverNS, "type", "veth", "peer", "name", "vcli", "netns", clientNS)
 	return serverNS, clientNS
 }
