@@ -10,11 +10,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"netipl/linker"
 	"netipl/tests/qemu"
 )
 
@@ -176,7 +174,7 @@ var longArgs = func() string {
 // initramfs unpacker skips NUL padding after an archive) as a sparse file.
 func bigInitrd(t *testing.T, path string, size int64) {
 	t.Helper()
-	ird, err := os.ReadFile(filepath.Join(fixtures(t), "initrd.gz"))
+	ird, err := os.ReadFile(filepath.Join(qemu.Fixtures(t), "initrd.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,62 +186,16 @@ func bigInitrd(t *testing.T, path string, size int64) {
 	}
 }
 
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
-func fixtures(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(moduleRoot(t), ".cache", "fixtures")
-	for _, f := range []string{"vmlinuz", "initrd.gz"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			qemu.Unavailable(t, "fixture %s missing (bash tests/fixtures/fetch.sh): %v", f, err)
-		}
-	}
-	return dir
-}
-
-var (
-	imageOnce sync.Once
-	imagePath string
-	imageErr  error
-)
-
-// image builds netipl.img with the real loader once per test binary.
-func image(t *testing.T) string {
-	t.Helper()
-	imageOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "netipl-boot-test-")
-		if err != nil {
-			imageErr = err
-			return
-		}
-		imagePath = filepath.Join(dir, "netipl.img")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		imageErr = linker.Build(ctx, linker.Options{Loader: "./loader", Out: imagePath, Dir: moduleRoot(t)})
-	})
-	if imageErr != nil {
-		t.Fatalf("build image: %v", imageErr)
-	}
-	return imagePath
+func TestMain(m *testing.M) {
+	code := m.Run()
+	qemu.RemoveNetiplImage()
+	os.Exit(code)
 }
 
 // tree writes a scenario's files into a fresh directory.
 func tree(t *testing.T, s scenario) string {
 	t.Helper()
-	root, fix := t.TempDir(), fixtures(t)
+	root, fix := t.TempDir(), qemu.Fixtures(t)
 	for name, content := range s.files {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -307,7 +259,7 @@ func TestBoot(t *testing.T) {
 			if strings.Contains(bootfile, "{http}") {
 				bootfile = strings.ReplaceAll(bootfile, "{http}", serveHTTP(t, root))
 			}
-			img := image(t)
+			img := qemu.NetiplImage(t)
 			timeout := s.timeout
 			if timeout == 0 {
 				timeout = 3 * time.Minute

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"netipl/internal/testnet"
 	"netipl/linker"
 	"netipl/tests/qemu"
 )
@@ -26,7 +27,7 @@ func TestGuestStallBudget(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "netipl-stall.img")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := linker.Build(ctx, linker.Options{Loader: "./loader", Out: img, Dir: moduleRoot(t), Env: []string{"NETIPL_STALL_TIMEOUT=3s"}}); err != nil {
+	if err := linker.Build(ctx, linker.Options{Loader: "./loader", Out: img, Dir: qemu.ModuleRoot(t), Env: []string{"NETIPL_STALL_TIMEOUT=3s"}}); err != nil {
 		t.Fatalf("build image: %v", err)
 	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -34,31 +35,10 @@ func TestGuestStallBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://10.0.2.2:%d", ln.Addr().(*net.TCPAddr).Port)
-	stop := make(chan struct{})
-	mux := http.NewServeMux()
-	mux.HandleFunc("/boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "#!ipxe\nkernel %s/slow\nboot\n", base)
-	})
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", fmt.Sprint(1<<20))
-		w.WriteHeader(http.StatusOK)
-		for {
-			if _, err := w.Write([]byte{'x'}); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			select {
-			case <-time.After(200 * time.Millisecond):
-			case <-r.Context().Done():
-				return
-			case <-stop:
-				return
-			}
-		}
-	})
-	srv := &http.Server{Handler: mux}
+	h, stop := testnet.TrickleHandler(base)
+	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
-	defer func() { close(stop); srv.Close() }()
+	defer func() { stop(); srv.Close() }()
 
 	cfg := qemu.Config{Binary: bin, Mode: qemu.ModeKernel, Image: img, MemoryMiB: 256,
 		NICs: []qemu.NIC{{Netdev: "user,tftp=" + t.TempDir() + ",bootfile=" + base + "/boot.ipxe"}}, Timeout: 2 * time.Minute}
@@ -77,6 +57,10 @@ func TestGuestStallBudget(t *testing.T) {
 	}
 	if n := strings.Count(console, "netipl: "); n != 1 {
 		t.Errorf("%d reason lines, want 1; run:\n%s", n, res)
+	}
+	// docs/boot.md: metal reports the loader's exit status after the failure line, then stops.
+	if !strings.HasSuffix(strings.TrimRight(console, "\n"), "\nFailed to load OS from network\nmetal: exit status 1") {
+		t.Errorf("the console does not end with the failure line and metal's \"metal: exit status 1\"; run:\n%s", res)
 	}
 	if res.ExitCode == 0 {
 		t.Errorf("QEMU exit status 0 after a failed boot; run:\n%s", res)

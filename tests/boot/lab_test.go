@@ -28,12 +28,12 @@ func TestLab(t *testing.T) {
 				t.Skip("set NETIPL_BOOT_BIG=1")
 			}
 			bin := qemu.RequireBinary(t, qemu.SystemBinary)
-			sc, err := lab.ParseScenarioFile(filepath.Join(moduleRoot(t), "tests", "lab", "scenarios", name+".scn"))
+			sc, err := lab.ParseScenarioFile(filepath.Join(qemu.ModuleRoot(t), "tests", "lab", "scenarios", name+".scn"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			res := lab.Run(context.Background(), sc, lab.RunOptions{
-				FirmwareName: "netipl", Firmware: image(t), QEMU: bin, Fixtures: fixtures(t),
+				FirmwareName: "netipl", Firmware: qemu.NetiplImage(t), QEMU: bin, Fixtures: qemu.Fixtures(t),
 			})
 			if res.Outcome != lab.Pass {
 				t.Fatalf("lab scenario %s: %s (%s)\nconsole:\n%s\nlab log:\n%s", name, res.Outcome, res.Reason, res.Console, res.LabLog)

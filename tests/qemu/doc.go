@@ -1,6 +1,6 @@
 // Package qemu runs qemu-system-s390x for netipl's end-to-end tests and benchmarks.
 //
-// It does four things and nothing else:
+// It does four things:
 //
 //   - Config.Args builds the command line for the two launch modes of design §1:
 //     ModeKernel (`-kernel IMG`, a NIC without bootindex) and ModeNetbootFW
@@ -16,6 +16,9 @@
 //     `EXIT: STATUS=n`), style guide B19.
 //   - Unavailable turns a missing prerequisite (QEMU, an image, a fixture) into t.Skip,
 //     or into a failure when CI=true.
+//
+// Beside them, the set-up the boot tests share: ModuleRoot, Fixtures (the Debian kernel and
+// initrd under .cache/fixtures) and NetiplImage (netipl.img linked once per test binary).
 //
 // The package is host-side test support: it never prints; callers log Result.String()
 // when a run fails. Its command qemu-run (tests/qemu/cmd/qemu-run) exposes Run to shell
