@@ -213,6 +213,22 @@ func TestFramesClaim(t *testing.T) {
 
 // TestTrampolineMatchesAssembler re-assembles the source in handoff.go's comment.
 func TestTrampolineMatchesAssembler(t *testing.T) {
+	bin := assembleComment(t, "handoff.go", ".Lpage:", nil)
+	if !bytes.Equal(bin, trampolineCode[:]) {
+		t.Errorf("assembled %x\ntrampolineCode %x", bin, trampolineCode[:])
+	}
+	// the stop PSW's address is the named wait code
+	if got := binary.BigEndian.Uint64(trampolineCode[len(trampolineCode)-16:]); got != waitKexecReturned {
+		t.Errorf("stop PSW address %#x, want waitKexecReturned %#x", got, waitKexecReturned)
+	}
+}
+
+// assembleComment assembles, with GNU as for s390x, the listing in file's comment: the lines
+// starting "//\t" from the one that starts "//\t"+label to the first that does not, without
+// "//" remarks, each rewritten by edit when it is not nil. It returns the .text bytes, and
+// skips the test without binutils-s390x-linux-gnu.
+func assembleComment(t *testing.T, file, label string, edit func(string) string) []byte {
+	t.Helper()
 	as, err := exec.LookPath("s390x-linux-gnu-as")
 	if err != nil {
 		t.Skip("s390x-linux-gnu-as not installed (binutils-s390x-linux-gnu)")
@@ -221,14 +237,14 @@ func TestTrampolineMatchesAssembler(t *testing.T) {
 	if err != nil {
 		t.Skip("s390x-linux-gnu-objcopy not installed")
 	}
-	src, err := os.ReadFile("handoff.go")
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lines []string
 	in := false
 	for _, l := range strings.Split(string(src), "\n") {
-		if strings.HasPrefix(l, "//\t.Lpage:") {
+		if strings.HasPrefix(l, "//\t"+label) {
 			in = true
 		}
 		if !in {
@@ -241,6 +257,9 @@ func TestTrampolineMatchesAssembler(t *testing.T) {
 		if i := strings.Index(l, "//"); i >= 0 {
 			l = l[:i]
 		}
+		if edit != nil {
+			l = edit(l)
+		}
 		lines = append(lines, l)
 	}
 	dir := t.TempDir()
@@ -252,12 +271,9 @@ func TestTrampolineMatchesAssembler(t *testing.T) {
 	if out, err := exec.Command(objcopy, "-O", "binary", "-j", ".text", filepath.Join(dir, "t.o"), filepath.Join(dir, "t.bin")).CombinedOutput(); err != nil {
 		t.Fatalf("objcopy: %v\n%s", err, out)
 	}
-	bin, _ := os.ReadFile(filepath.Join(dir, "t.bin"))
-	if !bytes.Equal(bin, trampolineCode[:]) {
-		t.Errorf("assembled %x\ntrampolineCode %x", bin, trampolineCode[:])
+	bin, err := os.ReadFile(filepath.Join(dir, "t.bin"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// the stop PSW's address is the named wait code
-	if got := binary.BigEndian.Uint64(trampolineCode[len(trampolineCode)-16:]); got != waitKexecReturned {
-		t.Errorf("stop PSW address %#x, want waitKexecReturned %#x", got, waitKexecReturned)
-	}
+	return bin
 }

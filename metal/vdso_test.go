@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,47 +81,9 @@ func TestVDSOImage(t *testing.T) {
 // TestVDSOCodeMatchesAssembler re-assembles the source in vdso.go's comment with GNU as and
 // compares the bytes.
 func TestVDSOCodeMatchesAssembler(t *testing.T) {
-	as, err := exec.LookPath("s390x-linux-gnu-as")
-	if err != nil {
-		t.Skip("s390x-linux-gnu-as not installed (binutils-s390x-linux-gnu)")
-	}
-	objcopy, err := exec.LookPath("s390x-linux-gnu-objcopy")
-	if err != nil {
-		t.Skip("s390x-linux-gnu-objcopy not installed")
-	}
-	src, err := os.ReadFile("vdso.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	in := false
-	for _, l := range strings.Split(string(src), "\n") {
-		if strings.HasPrefix(l, "//\t__kernel_clock_gettime:") {
-			in = true
-		}
-		if !in {
-			continue
-		}
-		if !strings.HasPrefix(l, "//\t") {
-			break
-		}
-		l = strings.TrimPrefix(l, "//\t")
-		if i := strings.Index(l, "//"); i >= 0 {
-			l = l[:i]
-		}
-		l = strings.ReplaceAll(l, "boot_tod, tod_epoch_1970", "0, 0")
-		lines = append(lines, l)
-	}
-	dir := t.TempDir()
-	s := filepath.Join(dir, "v.S")
-	os.WriteFile(s, []byte("\t.text\n"+strings.Join(lines, "\n")+"\n"), 0o644)
-	if out, err := exec.Command(as, "-o", filepath.Join(dir, "v.o"), s).CombinedOutput(); err != nil {
-		t.Fatalf("as: %v\n%s", err, out)
-	}
-	if out, err := exec.Command(objcopy, "-O", "binary", "-j", ".text", filepath.Join(dir, "v.o"), filepath.Join(dir, "v.bin")).CombinedOutput(); err != nil {
-		t.Fatalf("objcopy: %v\n%s", err, out)
-	}
-	bin, _ := os.ReadFile(filepath.Join(dir, "v.bin"))
+	bin := assembleComment(t, "vdso.go", "__kernel_clock_gettime:", func(l string) string {
+		return strings.ReplaceAll(l, "boot_tod, tod_epoch_1970", "0, 0")
+	})
 	want := append(vdsoCode[:], make([]byte, 16)...)
 	if !bytes.Equal(bin, want) {
 		t.Errorf("assembled %x\nvdsoCode  %x", bin, want)
