@@ -228,16 +228,12 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 				return nil, err
 			}
 			for {
-				m, err := rx.next(ctx)
+				m, err := rx.nextOf(ctx, dhcp.MessageTypeReply)
 				if err != nil {
 					return nil, err
 				}
 				if m == nil {
 					break
-				}
-				if m.MessageType != dhcp.MessageTypeReply {
-					c.Stats.Ignored++
-					continue
 				}
 				l, err := newLease(m, false)
 				if err != nil {
@@ -264,14 +260,14 @@ func (c *Client) acquire(ctx context.Context) (*Lease, error) {
 		}
 		var advs []*dhcp.Message
 		for {
-			m, err := rx.next(ctx)
+			m, err := rx.nextOf(ctx, dhcp.MessageTypeAdvertise)
 			if err != nil {
 				return nil, err
 			}
 			if m == nil {
 				break
 			}
-			if m.MessageType != dhcp.MessageTypeAdvertise || m.Options.ServerID() == nil || m.Options.OneIANA() == nil {
+			if m.Options.ServerID() == nil || m.Options.OneIANA() == nil {
 				c.Stats.Ignored++
 				continue
 			}
@@ -326,16 +322,12 @@ func (c *Client) request(ctx context.Context, rx *receiver, clock tcpip.Clock, a
 			return nil, err
 		}
 		for {
-			m, err := rx.next(ctx)
+			m, err := rx.nextOf(ctx, dhcp.MessageTypeReply)
 			if err != nil {
 				return nil, err
 			}
 			if m == nil {
 				break
-			}
-			if m.MessageType != dhcp.MessageTypeReply {
-				c.Stats.Ignored++
-				continue
 			}
 			if sid := m.Options.ServerID(); sid == nil || !sid.Equal(adv.Options.ServerID()) {
 				c.Stats.Ignored++

@@ -45,3 +45,15 @@ func (r *receiver) next(ctx context.Context) (*dhcp.Message, error) {
 		return m, nil
 	}
 }
+
+// nextOf returns the next message of type t for this exchange, or nil when the deadline passes;
+// messages of other types are counted as ignored.
+func (r *receiver) nextOf(ctx context.Context, t dhcp.MessageType) (*dhcp.Message, error) {
+	for {
+		m, err := r.next(ctx)
+		if err != nil || m == nil || m.MessageType == t {
+			return m, err
+		}
+		r.stats.Ignored++
+	}
+}
