@@ -6,11 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"netipl/linker"
 	"netipl/tests/qemu"
 )
 
@@ -51,56 +49,56 @@ func qemuPrereqs(t *testing.T) (fixtures string) {
 	if _, err := os.Stat(QEMUNetbootImage); err != nil {
 		qemu.Unavailable(t, "QEMU's netboot image: %v", err)
 	}
-	fixtures = filepath.Join("..", "..", ".cache", "fixtures")
-	for _, f := range []string{"vmlinuz", "initrd.gz"} {
-		if _, err := os.Stat(filepath.Join(fixtures, f)); err != nil {
-			qemu.Unavailable(t, "fixture %s missing (run tests/fixtures/fetch.sh): %v", f, err)
-		}
-	}
-	return fixtures
+	return qemu.Fixtures(t)
 }
 
-func TestQEMUImageScenarios(t *testing.T) {
-	fixtures := qemuPrereqs(t)
+// runScenarios runs each scenario of scenarios/ that wanted names with opts and checks its
+// outcome; with artifacts, each run writes its pcap, lab log and console to a fresh OutDir,
+// which must then hold them.
+func runScenarios(t *testing.T, wanted map[string]Outcome, opts RunOptions, artifacts bool) {
+	t.Helper()
 	all, err := LoadScenarios("scenarios")
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := 0
 	for _, sc := range all {
-		want, ok := ciScenarios[sc.Name]
+		want, ok := wanted[sc.Name]
 		if !ok {
 			continue
 		}
 		seen++
 		t.Run(sc.Name, func(t *testing.T) {
-			out := t.TempDir()
-			r := Run(context.Background(), sc, RunOptions{FirmwareName: "qemu", Firmware: QEMUNetbootImage,
-				Fixtures: fixtures, OutDir: out})
+			o := opts
+			if artifacts {
+				o.OutDir = t.TempDir()
+			}
+			r := Run(context.Background(), sc, o)
 			if r.Outcome != want {
 				t.Errorf("Run(%s) = %s (%s) in %.1fs, want %s\nconsole:\n%s\nlab log:\n%s", sc.Name, r.Outcome, r.Reason,
 					r.Elapsed.Seconds(), want, tail(r.Console, 40), r.LabLog)
 			}
 			for _, ext := range []string{".pcap", ".lab.log", ".console"} {
-				if st, err := os.Stat(filepath.Join(out, sc.Name+ext)); err != nil || st.Size() == 0 {
+				if !artifacts {
+					break
+				}
+				if st, err := os.Stat(filepath.Join(o.OutDir, sc.Name+ext)); err != nil || st.Size() == 0 {
 					t.Errorf("Run(%s) left no %s: %v", sc.Name, ext, err)
 				}
 			}
 		})
 	}
-	if seen != len(ciScenarios) {
-		t.Errorf("found %d of the %d CI scenarios in scenarios/", seen, len(ciScenarios))
+	if seen != len(wanted) {
+		t.Errorf("found %d of the %d scenarios wanted in scenarios/", seen, len(wanted))
 	}
 }
 
-var (
-	netiplOnce  sync.Once
-	netiplImage string
-	netiplErr   error
-)
+func TestQEMUImageScenarios(t *testing.T) {
+	fixtures := qemuPrereqs(t)
+	runScenarios(t, ciScenarios, RunOptions{FirmwareName: "qemu", Firmware: QEMUNetbootImage, Fixtures: fixtures}, true)
+}
 
-// netiplImagePath returns $NETIPL_IMAGE, or builds netipl.img from this tree once per test binary
-// (a link of cached packages: a few seconds).
+// netiplImagePath returns $NETIPL_IMAGE, or netipl.img built from this tree once per test binary.
 func netiplImagePath(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("NETIPL_IMAGE"); p != "" {
@@ -113,53 +111,18 @@ func netiplImagePath(t *testing.T) string {
 		}
 		return abs
 	}
-	netiplOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "netipl-lab-test-")
-		if err != nil {
-			netiplErr = err
-			return
-		}
-		netiplImage = filepath.Join(dir, "netipl.img")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		netiplErr = linker.Build(ctx, linker.Options{Loader: "./loader", Out: netiplImage, Dir: filepath.Join("..", "..")})
-	})
-	if netiplErr != nil {
-		t.Fatalf("build netipl.img: %v", netiplErr)
-	}
-	return netiplImage
+	return qemu.NetiplImage(t)
 }
 
 func TestNetiplImageScenarios(t *testing.T) {
 	fixtures := qemuPrereqs(t)
-	img := netiplImagePath(t)
-	t.Cleanup(func() {
-		if os.Getenv("NETIPL_IMAGE") == "" {
-			os.RemoveAll(filepath.Dir(img))
-		}
-	})
-	all, err := LoadScenarios("scenarios")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := 0
-	for _, sc := range all {
-		want, ok := netiplScenarios[sc.Name]
-		if !ok {
-			continue
-		}
-		seen++
-		t.Run(sc.Name, func(t *testing.T) {
-			r := Run(context.Background(), sc, RunOptions{FirmwareName: "netipl", Firmware: img, Fixtures: fixtures})
-			if r.Outcome != want {
-				t.Errorf("Run(%s) = %s (%s) in %.1fs, want %s\nconsole:\n%s\nlab log:\n%s", sc.Name, r.Outcome, r.Reason,
-					r.Elapsed.Seconds(), want, tail(r.Console, 40), r.LabLog)
-			}
-		})
-	}
-	if seen != len(netiplScenarios) {
-		t.Errorf("found %d of the %d netipl scenarios in scenarios/", seen, len(netiplScenarios))
-	}
+	runScenarios(t, netiplScenarios, RunOptions{FirmwareName: "netipl", Firmware: netiplImagePath(t), Fixtures: fixtures}, false)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	qemu.RemoveNetiplImage()
+	os.Exit(code)
 }
 
 // TestQEMUHangIsBounded checks that a firmware that never finishes is killed at the scenario's
