@@ -168,3 +168,59 @@ func TestStreamLendsPayloadMemory(t *testing.T) {
 		t.Errorf("RAM file does not hold the body at %#x (%v)", base, err)
 	}
 }
+
+// TestFetchBothReadings: a name with two readings (pxecfg.Source URL, then QEMU's Alt) loads
+// from the first that exists; when neither loads, the one error names both.
+func TestFetchBothReadings(t *testing.T) {
+	files := map[string][]byte{"cfg/k.img": []byte("first reading"), "k.img": []byte("second reading"),
+		"big.img": bytes.Repeat([]byte("b"), 3<<20)}
+	srv := pintftp.NewServer(func(name string, rf io.ReaderFrom) error {
+		b, ok := files[name]
+		if !ok {
+			return fmt.Errorf("file not found")
+		}
+		rf.(pintftp.OutgoingTransfer).SetSize(int64(len(b)))
+		_, err := rf.ReadFrom(bytes.NewReader(b))
+		return err
+	}, nil)
+	srv.SetTimeout(2 * time.Second)
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go srv.Serve(conn)
+	t.Cleanup(srv.Shutdown)
+	host := conn.LocalAddr().String()
+	fe := &netFetcher{listenUDP: func() (net.PacketConn, error) { return net.ListenPacket("udp4", "127.0.0.1:0") }}
+	ld := &loading{fe: fe, mem: boot.NewMem(nil, 64<<20, nil, 64<<20), con: &console{w: io.Discard}, server: host,
+		layout: boot.Layout{RAM: 64 << 20}}
+	url := func(name string) string { return "tftp://" + host + "/" + name }
+	tests := []struct {
+		url, alt string
+		want     string // the URL loaded, or the error's text up to the server's answer
+		notFound bool
+	}{
+		{url("cfg/k.img"), url("k.img"), url("cfg/k.img"), false},
+		{url("cfg/nothere"), url("k.img"), url("k.img"), false},
+		{url("cfg/nothere"), url("nothere"), "nothere not found (tried cfg/nothere, then nothere): ", true},
+		{url("cfg/nothere"), "", `tftp RRQ "cfg/nothere"`, true},
+		{url("cfg/nothere"), url("big.img"), "cfg/nothere not found, then big.img does not fit in RAM: 1 MiB free at 0x0 (", false},
+	}
+	for _, tt := range tests {
+		limit := uint64(64 << 20)
+		if strings.Contains(tt.alt, "big") {
+			limit = 1 << 20
+		}
+		name := tt.url[strings.LastIndex(tt.url, "/")+1:]
+		_, got, err := ld.fetch(context.Background(), pxecfg.Source{Name: name, URL: tt.url, Alt: tt.alt}, 0, limit)
+		if strings.HasPrefix(tt.want, "tftp://") {
+			if err != nil || got != tt.want {
+				t.Errorf("fetch(%s, else %s) = %s, %v; want %s", tt.url, tt.alt, got, err, tt.want)
+			}
+			continue
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) || isNotFound(err) != tt.notFound {
+			t.Errorf("fetch(%s, else %s) error = %v (not found: %v); want %q... (not found: %v)", tt.url, tt.alt, err, isNotFound(err), tt.want, tt.notFound)
+		}
+	}
+}
