@@ -111,7 +111,8 @@ func (c *batchCalls) recvmmsg(fd int, msgs []rawfile.MMsgHdr) (int, unix.Errno) 
 // (a datagram socket pair supports it), short batches, or ENOTSOCK/ENOSYS on the first call
 // (Linux's tap), after which the link reads one frame per read(2) for good — the stack gets
 // every frame in order and intact, except those that fill the buffer (longer than the MTU
-// allows: dropped), and frames queued before the reader starts arrive in one call.
+// allows: dropped), and frames queued before the reader starts arrive in one call. (How many
+// calls the rest takes depends on how fast the writer goroutine is: not checked.)
 func TestTapLinkBatchedReads(t *testing.T) {
 	const mtu = 1500
 	bufSize := mtu + header.EthernetMinimumSize + 4 + 1
@@ -121,8 +122,8 @@ func TestTapLinkBatchedReads(t *testing.T) {
 		wantCalls func(c *batchCalls) bool
 		want      string
 	}{
-		{name: "recvmmsg", wantCalls: func(c *batchCalls) bool { return c.maxBatch >= 20 && c.calls < c.frames },
-			want: "the 20 frames queued before the start in one call, fewer calls than frames"},
+		{name: "recvmmsg", wantCalls: func(c *batchCalls) bool { return c.maxBatch >= 20 },
+			want: "the 20 frames queued before the start in one call"},
 		{name: "short batches", calls: batchCalls{limit: 3}, wantCalls: func(c *batchCalls) bool { return c.maxBatch == 3 },
 			want: "batches of at most 3"},
 		{name: "ENOTSOCK first", calls: batchCalls{first: unix.ENOTSOCK}, wantCalls: func(c *batchCalls) bool { return c.calls == 1 },
