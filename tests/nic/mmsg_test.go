@@ -74,15 +74,18 @@ func TestRecvmmsg(t *testing.T) {
 				return
 			}
 			time.Sleep(r.pause)
+			// One write for the whole request: QEMU's stream netdev reads it at once and queues
+			// every frame in the same pass, so the probe's checks that want all of them queued
+			// (a short wait after the first is readable) do not depend on the host's scheduling.
+			var b []byte
 			for i := 0; i < r.n; i++ {
 				f := mmsgFrame(next)
 				next++
-				b := make([]byte, 4+len(f))
-				binary.BigEndian.PutUint32(b, uint32(len(f)))
-				copy(b[4:], f)
-				if _, err := c.Write(b); err != nil {
-					return
-				}
+				b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+				b = append(b, f...)
+			}
+			if _, err := c.Write(b); err != nil {
+				return
 			}
 		}
 	}()
