@@ -19,8 +19,8 @@ const tapReadBatch = 64
 // a datagram socket pair, the tests' tap). Linux's tap is no socket: its first ENOTSOCK (or an
 // ENOSYS) switches the reader to read(2), one frame per call, for good.
 //
-// A frame stays the reader's until the caller takes it (take); one not taken (a truncated frame)
-// leaves its view to be filled again. Views of a batch not filled are kept for the next call;
+// A frame stays the reader's until the caller takes it (take); one not taken (a truncated frame,
+// or one whose payload the TCP coalescer copied) leaves its view to be filled again. Views of a batch not filled are kept for the next call;
 // release frees them all. Only the link's reader goroutine uses a tapFrames.
 type tapFrames struct {
 	views  []*buffer.View    // slot i: the view the next call fills (nil: allocate one)
