@@ -11,10 +11,10 @@ runs=${RUNS:-5}
 rows() {
   go test -run XX -bench "PipelineAckLoss/refill=$1" -benchtime "$2x" ./netstack/tftp |
     awk '/^Benchmark/ {
-      split($1, n, "/"); sub(/-[0-9]+$/, "", n[3]); m = ""
+      split($1, n, "/"); sub(/-[0-9]+$/, "", n[4]); m = ""
       for (i = 3; i < NF; i++) if ($(i+1) ~ /\/op$/ && $(i+1) != "ns/op") { u = $(i+1); sub(/\/op$/, "", u); m = m sprintf(" %s %s", u, $i) }
       for (i = 3; i < NF; i++) if ($(i+1) == "MB/s") r = $i
-      printf "%-13s %-9s %8s MB/s  %6.2f s/transfer  per transfer:%s\n", n[2], n[3], r, $3 / 1e9, m
+      printf "%-13s %-9s %-6s %8s MB/s  %6.2f s/transfer  per transfer:%s\n", n[2], n[3], n[4], r, $3 / 1e9, m
     }'
 }
 echo "4 MiB from an ACK-counting server, client->server ACKs lost at random; refills on: $runs transfers per row"

@@ -118,42 +118,52 @@ func TestPipelineStall(t *testing.T) {
 	}
 }
 
-// BenchmarkPipelineAckLoss fetches 4 MiB from the libslirp look-alike (it counts ACKs) through a proxy that loses
-// ACKs, with the loader's settings (Pipeline 48, default timeouts), with the pipeline's refills off (the client
-// before them) and on. bench/tftpackloss.sh prints these rows; the metrics per transfer show where the time went.
-// Without refills the loss=5% row takes minutes.
+// BenchmarkPipelineAckLoss fetches 4 MiB (and 32 MiB) from the libslirp look-alike (it counts ACKs) through a
+// proxy that loses ACKs, with the loader's settings (Pipeline 48, default timeouts), with the pipeline's refills
+// off (the client before them) and on. bench/tftpackloss.sh prints these rows; the metrics per transfer show where
+// the time went. Without refills the loss=5% row takes minutes, so it has no 32 MiB row.
 func BenchmarkPipelineAckLoss(b *testing.B) {
-	data := pattern(4 << 20)
+	type row struct {
+		refill        bool
+		permille, mib int
+	}
+	var rows []row
 	for _, refill := range []bool{false, true} {
 		for _, permille := range []int{0, 10, 50} {
-			name := fmt.Sprintf("refill=%v/loss=%d.%d%%", refill, permille/10, permille%10)
-			b.Run(name, func(b *testing.B) {
-				s := startAckCountingServer(b, map[string][]byte{"f": data}, nil)
-				var lost atomic.Int64
-				p := startFaultProxy(b, s.addr(), ackLoss(permille, &lost))
-				c := &Client{Listen: hostListen, Options: Options{Pipeline: 48, noRefill: !refill}}
-				var sum Stats
-				b.SetBytes(int64(len(data)))
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-					res, err := c.Get(ctx, p.addr(), "f", discardWriter{})
-					cancel()
-					if err != nil || res.Size != int64(len(data)) {
-						b.Fatalf("Get = %+v, %v", res, err)
-					}
-					sum.Timeouts += res.Stats.Timeouts
-					sum.Restarts += res.Stats.Restarts
-					sum.WindowRefills += res.Stats.WindowRefills
-					sum.StalledRefills += res.Stats.StalledRefills
-				}
-				n := float64(b.N)
-				b.ReportMetric(float64(lost.Load())/n, "lostACKs/op")
-				b.ReportMetric(float64(sum.Timeouts)/n, "timeouts/op")
-				b.ReportMetric(float64(sum.Restarts)/n, "restarts/op")
-				b.ReportMetric(float64(sum.WindowRefills)/n, "refills/op")
-				b.ReportMetric(float64(sum.StalledRefills)/n, "stalled/op")
-			})
+			rows = append(rows, row{refill, permille, 4})
 		}
+	}
+	rows = append(rows, row{true, 0, 32}, row{true, 50, 32})
+	for _, r := range rows {
+		data := pattern(r.mib << 20)
+		permille, refill := r.permille, r.refill
+		name := fmt.Sprintf("refill=%v/loss=%d.%d%%/%dMiB", refill, permille/10, permille%10, r.mib)
+		b.Run(name, func(b *testing.B) {
+			s := startAckCountingServer(b, map[string][]byte{"f": data}, nil)
+			var lost atomic.Int64
+			p := startFaultProxy(b, s.addr(), ackLoss(permille, &lost))
+			c := &Client{Listen: hostListen, Options: Options{Pipeline: 48, noRefill: !refill}}
+			var sum Stats
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				res, err := c.Get(ctx, p.addr(), "f", discardWriter{})
+				cancel()
+				if err != nil || res.Size != int64(len(data)) {
+					b.Fatalf("Get = %+v, %v", res, err)
+				}
+				sum.Timeouts += res.Stats.Timeouts
+				sum.Restarts += res.Stats.Restarts
+				sum.WindowRefills += res.Stats.WindowRefills
+				sum.StalledRefills += res.Stats.StalledRefills
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(lost.Load())/n, "lostACKs/op")
+			b.ReportMetric(float64(sum.Timeouts)/n, "timeouts/op")
+			b.ReportMetric(float64(sum.Restarts)/n, "restarts/op")
+			b.ReportMetric(float64(sum.WindowRefills)/n, "refills/op")
+			b.ReportMetric(float64(sum.StalledRefills)/n, "stalled/op")
+		})
 	}
 }
