@@ -3,6 +3,7 @@ package metal
 import (
 	"unsafe"
 
+	"netipl/internal/movelong"
 	"netipl/metal/internal/phys"
 )
 
@@ -265,7 +266,7 @@ func copyOut(va uint64, src []byte) bool {
 		if !ok {
 			return false
 		}
-		n := copy(phys.Bytes(pa, uintptr(pageSize-va%pageSize)), src)
+		n := movelong.Copy(phys.Bytes(pa, uintptr(pageSize-va%pageSize)), src)
 		src = src[n:]
 		va += uint64(n)
 	}
@@ -279,7 +280,7 @@ func copyIn(dst []byte, va uint64) bool {
 		if !ok {
 			return false
 		}
-		n := copy(dst, phys.Bytes(pa, uintptr(pageSize-va%pageSize)))
+		n := movelong.Copy(dst, phys.Bytes(pa, uintptr(pageSize-va%pageSize)))
 		dst = dst[n:]
 		va += uint64(n)
 	}

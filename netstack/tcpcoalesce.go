@@ -9,6 +9,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"netipl/internal/movelong"
 )
 
 // tcpCoalescer merges the in-order TCP data segments of one burst (the frames the tap link reads
@@ -145,12 +147,12 @@ func (c *tcpCoalescer) offer(v *buffer.View, n int) (offerResult, buffer.Buffer)
 	if c.continues(s) {
 		if c.frames == 1 { // the second segment: move the first frame into a view with room
 			big := buffer.NewView(mergeCap)
-			big.Write(c.pending.AsSlice())
+			appendBytes(big, c.pending.AsSlice())
 			c.pending.Release()
 			c.pending = big
 			c.hdr = big.AsSlice()[:len(c.hdr)]
 		}
-		c.pending.Write(s.payload)
+		appendBytes(c.pending, s.payload)
 		ptcp := header.TCP(c.hdr[tcpOff:])
 		ptcp.SetFlags(uint8(ptcp.Flags() | s.tcp.Flags()))
 		ptcp.SetWindowSize(s.tcp.WindowSize())
@@ -170,6 +172,14 @@ func (c *tcpCoalescer) offer(v *buffer.View, n int) (offerResult, buffer.Buffer)
 	c.sum = s.paySum
 	c.odd = len(s.payload)%2 == 1
 	return offerKept, prev
+}
+
+// appendBytes appends b to v, which has room for it (continues checks mergeCap), with
+// movelong.Copy: under TCG a copy of a segment's payload by MVCLE costs a fifth of copy()'s.
+func appendBytes(v *buffer.View, b []byte) {
+	n := v.Size()
+	v.Grow(len(b))
+	movelong.Copy(v.AsSlice()[n:], b)
 }
 
 // continues reports whether s may be appended to the pending packet.

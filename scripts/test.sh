@@ -19,7 +19,7 @@ go test -timeout 25m ./...
 echo "== go test (s390x, big-endian, under qemu-s390x)"
 cross=()
 for p in pxecfg virtio boot netstack/tftp; do [ -d "$p" ] && cross+=("./$p/..."); done
-cross+=(./metal/internal/phys) # phys.Scrub is assembly
+cross+=(./metal/internal/phys ./internal/movelong) # phys.Scrub and movelong.Copy are assembly
 cross+=(./netstack) # the link's fast paths and TCP coalescer parse and build headers byte by byte
 if [ ${#cross[@]} -gt 0 ]; then
   GOOS=linux GOARCH=s390x go test -exec qemu-s390x -timeout 10m "${cross[@]}"
