@@ -460,11 +460,9 @@ type session struct {
 	lastAckAt         tcpip.MonotonicTime // when any ACK last went out, repeats included (Sorcerer's Apprentice guard)
 	retransmit        bool                // the outstanding request was retransmitted (Karn)
 	wrapped           bool                // block numbers have rolled over at least once
-	quiet             bool                // pipelined: DATA is due before quietAt, else drain or refill
-	draining          bool                // pipelined: a quiet wait passed; blocks are not acknowledged until the next
-	confirming        bool                // pipelined: the draining wait passed too; a last read before the refill
-	drained           int                 // pipelined: blocks taken while draining (0: the pipeline was empty)
-	silentDrain       bool                // pipelined: the last refill followed a drain that took no block
+	quiet             bool                // pipelined: DATA is due before quietAt, else suspect lost ACKs
+	suspect           bool                // pipelined: a quiet wait passed; a second one confirms the silence
+	confirming        bool                // pipelined: the second wait passed too; a last read before the refill
 	lossSeen          bool                // pipelined: a refill proved ACKs lost on this path; quiet is checked closely
 	afterRefill       bool                // pipelined: refilled at refilledAt, no DATA since
 	refilledAt        tcpip.MonotonicTime // pipelined: when the last refill went out
@@ -545,10 +543,10 @@ func (s *session) expired() (outcome, error) {
 	now := o.Clock.NowMonotonic()
 	if s.quiet && !now.Before(s.quietAt) && now.Before(t.deadline) {
 		switch {
-		case !s.draining:
-			// The first quiet wait: the blocks in flight are lost or late. Acknowledge none of the late ones,
-			// so after the next quiet wait nothing is in flight and a refill puts exactly Pipeline there.
-			s.draining, s.debt, s.drained = true, 0, 0
+		case !s.suspect:
+			// The first quiet wait: the blocks in flight are lost or late. A late one ends the suspicion (and
+			// raises the wait); only a second quiet wait without any block leads to a refill.
+			s.suspect = true
 			s.quietAt = now.Add(s.quietWait())
 		case !s.confirming:
 			// The timer interrupts a read before it looks at the socket: after a pause of this goroutine
@@ -581,7 +579,7 @@ func (s *session) expired() (outcome, error) {
 		t.armed = next
 		return outcomeDone, nil
 	}
-	s.quiet, s.draining, s.confirming = false, false, false
+	s.quiet, s.suspect, s.confirming = false, false, false
 	if s.mode == probing && s.held {
 		// Block 1 arrived and nothing followed it: the server ignores repeated ACKs (pin/tftp, dnsmasq).
 		s.mode, s.held = lockStep, false
@@ -626,9 +624,9 @@ func (s *session) expired() (outcome, error) {
 }
 
 // quietWait is how long the pipeline may stay without DATA before the client suspects lost ACKs (and then how
-// long it drains): twice the longest gap seen between two blocks of this session, at least four round trips (the
+// long the silence must last again before it refills): twice the longest gap seen between two blocks of this session, at least four round trips (the
 // OACK's) and 2 ms, at most a quarter of the retransmission timeout (the Sorcerer's Apprentice guard's fraction).
-// A stall of the server or path shows as blocks arriving while draining (or late after a refill) and raises it to
+// A stall of the server or path shows as a block after a quiet wait (or late after a refill) and raises it to
 // twice the stall.
 func (s *session) quietWait() time.Duration {
 	return min(max(2*s.maxGap, 4*s.rto.srtt, minQuietWait), s.rto.current()/4)
@@ -652,21 +650,21 @@ const (
 	confirmWait  = 200 * time.Microsecond
 )
 
-// refill puts Pipeline blocks in flight again after two quiet waits (the second one draining). A server that
+// refill puts Pipeline blocks in flight again after two quiet waits in a row without a block. A server that
 // counts ACKs sends one block per ACK it receives, so every lost ACK takes one block out of flight for good; once
-// all are gone nothing arrives. While draining no block is acknowledged, so when the second quiet wait ends no
-// block is in flight, whether the first found them lost or only late (a stall that lets them trickle in): Pipeline
-// more ACKs of the last block received in order (repeated ACKs: legal, and such a server answers each with its
-// next block) restore the pipeline. Only a stall that lets nothing through for both waits puts twice Pipeline in
-// flight, once; data sees its first block come late and undoes the refill. Only pipelined sessions refill, and
-// pipelining starts only once the probe showed a server that counts ACKs, so a server that resends on every ACK
-// (the Sorcerer's Apprentice) never sees a refill. The refill is not progress: the retransmission deadline stays
-// where it is, so a server that is gone (or a lost last block) still meets the timeout and the restart, and
-// there is one refill per quiet spell (the next waits for DATA).
+// all are gone nothing arrives. Pipeline more ACKs of the last block received in order (repeated ACKs: legal, and
+// such a server answers each with its next block) restore the pipeline. A block that comes during the second
+// wait ends the suspicion (the blocks were late, not lost) and is acknowledged as usual, so a stall that lets
+// blocks trickle through changes nothing. Only a stall that lets nothing through for both waits puts twice
+// Pipeline in flight, once: data sees the refill's first block come late and undoes it. Only pipelined sessions
+// refill, and pipelining starts only once the probe showed a server that counts ACKs, so a server that resends
+// on every ACK (the Sorcerer's Apprentice) never sees a refill. The refill is not progress: the retransmission
+// deadline stays where it is, so a server that is gone (or a lost last block) still meets the timeout and the
+// restart, and there is one refill per quiet spell (the next waits for DATA).
 func (s *session) refill(now tcpip.MonotonicTime) error {
 	t := s.t
-	s.quiet, s.draining, s.confirming = false, false, false
-	s.afterRefill, s.refilledAt, s.silentDrain = true, now, s.drained == 0
+	s.quiet, s.suspect, s.confirming = false, false, false
+	s.afterRefill, s.refilledAt, s.debt = true, now, 0
 	t.res.Stats.WindowRefills++
 	t.out = appendACK(t.out[:0], s.expect-1)
 	s.lastAck, s.lastAckAt = s.expect-1, now
@@ -920,14 +918,14 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 		s.afterRefill = false
 		if late := now.Sub(s.refilledAt); late > max(4*s.rto.srtt, minQuietWait) {
 			// A refill is answered within a round trip if nothing was in flight. This block came later: the
-			// path had stalled without a word (nothing to drain), and the blocks of before the stall are still
+			// path had stalled without letting a block through, and the blocks of before the stall are still
 			// coming on top of the refill's. Take the next Pipeline blocks without an ACK to undo the refill,
 			// and wait longer before the next.
 			t.res.Stats.StalledRefills++
 			s.debt = s.pipeline
 			s.maxGap = max(s.maxGap, late)
-		} else if s.silentDrain {
-			// Nothing was late and the refill was answered at once: the blocks had been lost (their ACKs).
+		} else {
+			// The refill was answered at once: the blocks had been lost (their ACKs), not held up.
 			s.lossSeen = true
 		}
 	}
@@ -948,13 +946,9 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 		if err := s.sendACK(now, b); err != nil {
 			return outcomeDone, false, err
 		}
-	case s.mode == pipelined && (s.draining || s.debt > 0) && !last:
-		// Draining before a refill, or undoing one: a block taken without an ACK (see refill), but progress.
-		if s.draining {
-			s.drained++
-		} else {
-			s.debt--
-		}
+	case s.mode == pipelined && s.debt > 0 && !last:
+		// Undoing a refill into a stall: a block taken without an ACK, but progress.
+		s.debt--
 		s.inWindow = 0
 		t.arm(now, s.rto.current())
 	case last || s.inWindow >= s.window:
@@ -968,12 +962,12 @@ func (s *session) data(p packet, from netip.AddrPort) (outcome, bool, error) {
 	}
 	if s.mode == pipelined && !last && !o.noRefill {
 		if s.quiet {
-			// No refill since the previous block: the gap is the stream's own (a stall, if draining).
+			// No refill since the previous block: the gap is the stream's own (a stall, if it came after a quiet wait).
 			s.maxGap = max(s.maxGap, now.Sub(s.lastDataAt))
 		}
 		s.lastDataAt = now
 		g := s.quietWait()
-		s.quiet, s.quietAt, s.confirming = true, now.Add(g), false
+		s.quiet, s.quietAt, s.suspect, s.confirming = true, now.Add(g), false, false
 		t.wakeBy(now, now.Add(max(g, s.checkPeriod())))
 	}
 	if n > 0 {
