@@ -16,7 +16,6 @@
 package netstack
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -373,15 +372,6 @@ func (st *Stack) newUDPConn(wq *waiter.Queue, ep tcpip.Endpoint, proto tcpip.Net
 		}
 	}
 	return c
-}
-
-// DialTCP connects to raddr; ctx bounds the handshake.
-func (st *Stack) DialTCP(ctx context.Context, raddr netip.AddrPort) (*gonet.TCPConn, error) {
-	c, err := gonet.DialContextTCP(ctx, st.s, fullAddr(raddr), protocolOf(raddr.Addr()))
-	if err != nil {
-		return nil, fmt.Errorf("netstack: dial tcp %s: %w", raddr, err)
-	}
-	return c, nil
 }
 
 // ListenTCP opens a TCP listener on laddr.
