@@ -42,6 +42,11 @@ type tapLink struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
+	// reading is set (under mu) while a reader goroutine runs: Attach starts one only if none
+	// does, and a reader stopped by Attach(nil) reads on if a dispatcher was attached again
+	// before it returned. Two readers would share frames and co (silent corruption).
+	reading bool
+
 	// readErr is the error that ended the reader (nil while it runs or after a clean stop).
 	readErr error
 
@@ -163,14 +168,24 @@ func (l *tapLink) readLoop() {
 			l.deliver(v)
 		}
 	}
-	err := l.rc.Read(drain)
-	if readErr != nil {
-		err = readErr
-	}
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
+	for {
+		err := l.rc.Read(drain)
+		if readErr != nil {
+			err = readErr
+		}
 		l.mu.Lock()
-		l.readErr = err
+		if errors.Is(err, os.ErrDeadlineExceeded) && l.dispatcher != nil {
+			// Attach(nil) stopped this reader and Attach(d) came before it returned; Attach
+			// cleared the deadline with mu held, so reading on waits for frames again.
+			l.mu.Unlock()
+			continue
+		}
+		l.reading = false
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
+			l.readErr = err
+		}
 		l.mu.Unlock()
+		return
 	}
 }
 
@@ -228,12 +243,14 @@ func (l *tapLink) deliverBuffer(b buffer.Buffer) {
 }
 
 // Attach implements stack.NetworkLinkEndpoint: a dispatcher starts the reader, nil stops it.
+// The deadline is set and cleared with mu held, so a reader that finds a dispatcher after its
+// deadline passed (readLoop) also finds the deadline cleared.
 func (l *tapLink) Attach(d stack.NetworkDispatcher) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	had := l.dispatcher != nil
+	l.dispatcher = d
 	if d == nil {
-		had := l.dispatcher != nil
-		l.dispatcher = nil
-		l.mu.Unlock()
 		if had {
 			// Wake the reader, which returns; do not join it here. gVisor detaches with
 			// the stack's lock held (Stack.Wait → removeNICLocked), and a reader that is
@@ -243,11 +260,11 @@ func (l *tapLink) Attach(d stack.NetworkDispatcher) {
 		}
 		return
 	}
-	start := l.dispatcher == nil
-	l.dispatcher = d
-	l.mu.Unlock()
-	if start {
+	if !had {
 		l.f.SetReadDeadline(time.Time{})
+	}
+	if !l.reading { // else the reader stopped by Attach(nil) has not returned: it reads on
+		l.reading = true
 		l.wg.Add(1)
 		go l.readLoop()
 	}
