@@ -47,11 +47,11 @@
 //     block out of flight for good, and after about Pipeline losses nothing arrives. When no DATA has come for a
 //     quiet wait (twice the longest gap between two blocks so far, at least four OACK round trips and 2 ms, at
 //     most a quarter of the retransmission timeout; looked at every half timeout until a refill has shown lost
-//     ACKs, since each look interrupts the read), the client stops acknowledging, lets late blocks drain for
-//     another quiet wait, reads once more and sends Pipeline ACKs of the last block received in order
-//     (Stats.WindowRefills, RefillACKs): the pipeline is full again, not overfull. A refill whose first answer
-//     comes later than a round trip went into a stall that let nothing through; the client then takes the next
-//     Pipeline blocks without an ACK (Stats.StalledRefills). Refills are not progress: the timeout and restart
+//     ACKs, since each look interrupts the read) and none for another one (a block then was late, not lost,
+//     and is acknowledged as usual), the client reads once more and sends Pipeline ACKs of the last block
+//     received in order (Stats.WindowRefills, RefillACKs): the pipeline is full again. A refill whose first
+//     answer comes later than a round trip went into a stall that let nothing through (twice Pipeline in
+//     flight); the client then takes the next Pipeline blocks without an ACK (Stats.StalledRefills). Refills are not progress: the timeout and restart
 //     rules above are unchanged. 5 % of the ACKs lost, 4 MiB on loopback: 0.07 MB/s (156 timeouts, a restart)
 //     before, 42 MB/s after (bench/tftpackloss.sh, docs/protocols.md).
 //   - Each DATA is acknowledged before it is written to the io.WriterAt, so the server works on the next block
