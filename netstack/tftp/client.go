@@ -624,10 +624,10 @@ func (s *session) expired() (outcome, error) {
 }
 
 // quietWait is how long the pipeline may stay without DATA before the client suspects lost ACKs (and then how
-// long the silence must last again before it refills): twice the longest gap seen between two blocks of this session, at least four round trips (the
-// OACK's) and 2 ms, at most a quarter of the retransmission timeout (the Sorcerer's Apprentice guard's fraction).
-// A stall of the server or path shows as a block after a quiet wait (or late after a refill) and raises it to
-// twice the stall.
+// long the silence must last again before it refills): twice the longest gap seen between two blocks of this
+// session, at least four round trips (the OACK's) and 2 ms, at most a quarter of the retransmission timeout (the
+// Sorcerer's Apprentice guard's fraction). A stall of the server or path shows as a block after a quiet wait (or
+// late after a refill) and raises it to twice the stall.
 func (s *session) quietWait() time.Duration {
 	return min(max(2*s.maxGap, 4*s.rto.srtt, minQuietWait), s.rto.current()/4)
 }
