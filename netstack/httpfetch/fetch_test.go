@@ -15,28 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"netipl/internal/testnet"
 )
-
-type memFile struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if end := int(off) + len(p); end > len(m.buf) {
-		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
-	}
-	copy(m.buf[off:], p)
-	return len(p), nil
-}
-
-func (m *memFile) bytes() []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]byte(nil), m.buf...)
-}
 
 func pattern(n int) []byte {
 	b := make([]byte, n)
@@ -249,16 +230,15 @@ func TestGet(t *testing.T) {
 				requests.Store(0)
 				c := tt.c
 				c.Dial = hostDial
-				var m interface {
-					io.WriterAt
-					bytes() []byte
-				} = &memFile{}
+				mf := &testnet.MemFile{}
+				var m io.WriterAt = mf
+				written := func() []byte { return mf.Bytes }
 				var lf *lendingFile
 				if lend {
 					// Lends at most 100000 bytes at a time and refuses every third request: the body
 					// arrives both ways, in pieces that do not line up with the reads.
 					lf = newLendingFile(4<<20, 100000, 3, false)
-					m = lf
+					m, written = lf, lf.bytes
 				}
 				// A wall-clock guard: a client that waits forever fails the case instead of hanging the test binary.
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -279,8 +259,8 @@ func TestGet(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Get(%s) = %v", tt.path, err)
 				}
-				if !bytes.Equal(m.bytes(), tt.wantBody) {
-					t.Errorf("Get(%s) wrote %d bytes, want %d", tt.path, len(m.bytes()), len(tt.wantBody))
+				if !bytes.Equal(written(), tt.wantBody) {
+					t.Errorf("Get(%s) wrote %d bytes, want %d", tt.path, len(written()), len(tt.wantBody))
 				}
 				res.URL = ""
 				if lend {
@@ -480,7 +460,7 @@ func TestConnectTimeout(t *testing.T) {
 		}
 	}
 	c := &Client{Dial: blackHole, ResponseTimeout: 50 * time.Millisecond}
-	_, err := c.Get(context.Background(), "http://10.9.9.9/kernel", &memFile{})
+	_, err := c.Get(context.Background(), "http://10.9.9.9/kernel", &testnet.MemFile{})
 	want := `http GET "http://10.9.9.9/kernel": connect to 10.9.9.9:80: context deadline exceeded`
 	if err == nil || err.Error() != want {
 		t.Errorf("Get through a black hole = %v, want %q", err, want)
@@ -496,10 +476,10 @@ func TestOnSize(t *testing.T) {
 	var seen []int64
 	refuse := errors.New("no room")
 	c := &Client{Dial: hostDial, OnSize: func(n int64) error { seen = append(seen, n); return refuse }}
-	m := &memFile{}
+	m := &testnet.MemFile{}
 	_, err := c.Get(context.Background(), srv.URL+"/f", m)
-	if !errors.Is(err, refuse) || len(m.bytes()) != 0 || fmt.Sprint(seen) != "[5000]" {
-		t.Errorf("Get with a refusing OnSize = %v, %d bytes written, sizes %v; want the refusal before any byte", err, len(m.bytes()), seen)
+	if !errors.Is(err, refuse) || len(m.Bytes) != 0 || fmt.Sprint(seen) != "[5000]" {
+		t.Errorf("Get with a refusing OnSize = %v, %d bytes written, sizes %v; want the refusal before any byte", err, len(m.Bytes), seen)
 	}
 }
 
@@ -511,13 +491,13 @@ func TestHTTPS(t *testing.T) {
 	pool.AddCert(srv.Certificate())
 
 	c := &Client{Dial: hostDial, RootCAs: pool}
-	m := &memFile{}
-	if _, err := c.Get(context.Background(), srv.URL+"/k", m); err != nil || !bytes.Equal(m.bytes(), body) {
-		t.Fatalf("Get over HTTPS with the server's CA = %v (%d bytes)", err, len(m.bytes()))
+	m := &testnet.MemFile{}
+	if _, err := c.Get(context.Background(), srv.URL+"/k", m); err != nil || !bytes.Equal(m.Bytes, body) {
+		t.Fatalf("Get over HTTPS with the server's CA = %v (%d bytes)", err, len(m.Bytes))
 	}
 	// The committed roots.pem holds no certificate, so the built-in pool must refuse the test CA.
 	c = &Client{Dial: hostDial}
-	_, err := c.Get(context.Background(), srv.URL+"/k", &memFile{})
+	_, err := c.Get(context.Background(), srv.URL+"/k", &testnet.MemFile{})
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("Get over HTTPS with built-in roots = %v, want a certificate error", err)
 	}
@@ -528,7 +508,7 @@ func TestHTTPS(t *testing.T) {
 	t.Cleanup(down.Close)
 	pool.AddCert(down.Certificate())
 	c = &Client{Dial: hostDial, RootCAs: pool}
-	_, err = c.Get(context.Background(), down.URL+"/k", &memFile{})
+	_, err = c.Get(context.Background(), down.URL+"/k", &testnet.MemFile{})
 	if err == nil || !strings.Contains(err.Error(), "redirect from https to http refused") {
 		t.Errorf("Get with https→http redirect = %v, want refusal", err)
 	}

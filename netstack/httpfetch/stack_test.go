@@ -17,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
+	"netipl/internal/testnet"
 	"netipl/internal/teststack"
 )
 
@@ -57,13 +58,13 @@ func TestGetOverGVisor(t *testing.T) {
 
 	var last Progress
 	c := &Client{Dial: gvisorDial(cs), Progress: func(p Progress) { last = p }}
-	m := &memFile{}
+	m := &testnet.MemFile{}
 	res, err := c.Get(context.Background(), "http://10.0.2.2/initrd", m)
 	if err != nil {
 		t.Fatalf("Get over gVisor = %v", err)
 	}
-	if !bytes.Equal(m.bytes(), body) || res.ContentLength != int64(len(body)) {
-		t.Errorf("Get over gVisor: %d bytes, Content-Length %d, want %d", len(m.bytes()), res.ContentLength, len(body))
+	if !bytes.Equal(m.Bytes, body) || res.ContentLength != int64(len(body)) {
+		t.Errorf("Get over gVisor: %d bytes, Content-Length %d, want %d", len(m.Bytes), res.ContentLength, len(body))
 	}
 	if !last.Done || last.Received != int64(len(body)) || last.Size != int64(len(body)) {
 		t.Errorf("last progress %+v, want done at %d", last, len(body))

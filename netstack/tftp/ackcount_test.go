@@ -16,6 +16,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"netipl/netstack"
+
+	"netipl/internal/testnet"
 )
 
 // ackCountingServer behaves like libslirp's TFTP server (QEMU's -netdev user,tftp=, src/tftp.c): it answers from
@@ -210,13 +212,13 @@ func TestPipelineAckCounting(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s/%d", tt.file, tt.pipeline), func(t *testing.T) {
 			c := &Client{Listen: hostListen, Options: Options{Pipeline: tt.pipeline}}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(guardCtx(t), s.addr(), tt.file, m)
 			if err != nil {
 				t.Fatalf("Get(%q) = %v", tt.file, err)
 			}
-			if want := files[tt.file]; !bytes.Equal(m.bytes(), want) || res.Size != int64(len(want)) {
-				t.Errorf("Get(%q) wrote %d bytes (res.Size %d), want %d", tt.file, len(m.bytes()), res.Size, len(want))
+			if want := files[tt.file]; !bytes.Equal(m.Bytes, want) || res.Size != int64(len(want)) {
+				t.Errorf("Get(%q) wrote %d bytes (res.Size %d), want %d", tt.file, len(m.Bytes), res.Size, len(want))
 			}
 			if res.Pipeline != tt.want || res.WindowSize != 1 || res.Stats.Restarts != 0 {
 				t.Errorf("Get(%q) pipeline %d window %d restarts %d, want pipeline %d, window 1, no restart (stats %+v)",
@@ -232,14 +234,14 @@ func TestPipelineAckCounting(t *testing.T) {
 		data := pattern(65540*8 + 3)
 		s := startAckCountingServer(t, map[string][]byte{"f": data}, nil)
 		c := &Client{Listen: hostListen, Options: Options{BlockSize: 8, Pipeline: 16}}
-		m := &memFile{}
+		m := &testnet.MemFile{}
 		res, err := c.Get(guardCtx(t), s.addr(), "f", m)
 		if err != nil {
 			t.Fatalf("Get = %v", err)
 		}
-		if !bytes.Equal(m.bytes(), data) || res.Pipeline != 16 || res.Stats.Restarts != 0 {
+		if !bytes.Equal(m.Bytes, data) || res.Pipeline != 16 || res.Stats.Restarts != 0 {
 			t.Errorf("Get wrote %d bytes (equal %v), pipeline %d, restarts %d; want the file pipelined without restart",
-				len(m.bytes()), bytes.Equal(m.bytes(), data), res.Pipeline, res.Stats.Restarts)
+				len(m.Bytes), bytes.Equal(m.Bytes, data), res.Pipeline, res.Stats.Restarts)
 		}
 	})
 }
@@ -266,13 +268,13 @@ func TestPipelineLoss(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startAckCountingServer(t, map[string][]byte{"f": data}, tt.drop)
 			c := &Client{Listen: hostListen, Options: fast}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(guardCtx(t), s.addr(), "f", m)
 			if err != nil {
 				t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
 			}
-			if !bytes.Equal(m.bytes(), data) {
-				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.bytes()), len(data), bytes.Equal(m.bytes(), data))
+			if !bytes.Equal(m.Bytes, data) {
+				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.Bytes), len(data), bytes.Equal(m.Bytes, data))
 			}
 			if sessions, _, _ := s.stats(); res.Stats.Restarts != 1 || sessions != 2 || res.Pipeline != 1 {
 				t.Errorf("restarts %d, server sessions %d, pipeline %d; want 1 restart, 2 sessions, lock-step after it",
@@ -285,10 +287,10 @@ func TestPipelineLoss(t *testing.T) {
 		o := fast
 		o.Retries = 2
 		c := &Client{Listen: hostListen, Options: o}
-		m := &memFile{}
+		m := &testnet.MemFile{}
 		res, err := c.Get(guardCtx(t), s.addr(), "f", m)
 		if err == nil {
-			t.Fatalf("Get succeeded with block 60 lost in every session (%d bytes)", len(m.bytes()))
+			t.Fatalf("Get succeeded with block 60 lost in every session (%d bytes)", len(m.Bytes))
 		}
 		if res.Stats.Restarts != 1 {
 			t.Errorf("restarts %d, want exactly 1 (then lock-step gives up): %v", res.Stats.Restarts, err)
@@ -328,14 +330,14 @@ func TestPipelineOverNetstack(t *testing.T) {
 	s := serveAckCounting(t, sconn, map[string][]byte{"initrd": data}, nil)
 	listen := func() (net.PacketConn, error) { return guest.ListenUDP(netip.MustParseAddrPort("10.0.2.15:0")) }
 	c := &Client{Listen: listen, Options: Options{Pipeline: 16}}
-	m := &memFile{}
+	m := &testnet.MemFile{}
 	res, err := c.Get(guardCtx(t), netip.MustParseAddrPort("10.0.2.2:69"), "initrd", m)
 	if err != nil {
 		t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
 	}
-	if !bytes.Equal(m.bytes(), data) || res.Pipeline != 16 || res.Stats.Restarts != 0 {
+	if !bytes.Equal(m.Bytes, data) || res.Pipeline != 16 || res.Stats.Restarts != 0 {
 		t.Errorf("Get wrote %d bytes (equal %v), pipeline %d, stats %+v; want the file, pipeline 16, no restart",
-			len(m.bytes()), bytes.Equal(m.bytes(), data), res.Pipeline, res.Stats)
+			len(m.Bytes), bytes.Equal(m.Bytes, data), res.Pipeline, res.Stats)
 	}
 	if _, _, ahead := s.stats(); ahead != 16 {
 		t.Errorf("at most %d blocks in flight, want 16", ahead)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"netipl/internal/testnet"
 )
 
 // ackLoss is a faultProxy shape that loses client→server ACKs at permille/1000 (a fixed pseudo-random choice per
@@ -44,12 +46,12 @@ func TestPipelineAckLoss(t *testing.T) {
 			var lost atomic.Int64
 			p := startFaultProxy(t, s.addr(), ackLoss(permille, &lost))
 			c := &Client{Listen: hostListen, Options: Options{Pipeline: pipeline}}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(guardCtx(t), p.addr(), "f", m)
 			if err != nil {
 				t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
 			}
-			if got := m.bytes(); !bytes.Equal(got, data) {
+			if got := m.Bytes; !bytes.Equal(got, data) {
 				t.Fatalf("wrote %d bytes, want %d; first difference at %d", len(got), len(data), firstDifference(got, data))
 			}
 			_, _, ahead := s.stats()
@@ -99,12 +101,12 @@ func TestPipelineStall(t *testing.T) {
 		return false
 	})
 	c := &Client{Listen: hostListen, Options: Options{Pipeline: pipeline}}
-	m := &memFile{}
+	m := &testnet.MemFile{}
 	res, err := c.Get(guardCtx(t), s.addr(), "f", m)
 	if err != nil {
 		t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
 	}
-	if got := m.bytes(); !bytes.Equal(got, data) {
+	if got := m.Bytes; !bytes.Equal(got, data) {
 		t.Fatalf("wrote %d bytes, want %d; first difference at %d", len(got), len(data), firstDifference(got, data))
 	}
 	st := res.Stats

@@ -14,6 +14,8 @@ import (
 
 	pintftp "github.com/pin/tftp/v3"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
+
+	"netipl/internal/testnet"
 )
 
 // startPin serves files from a map with pin/tftp v3 on loopback.
@@ -68,15 +70,15 @@ func TestGetFromPin(t *testing.T) {
 			c := &Client{Listen: hostListen, Options: Options{BlockSize: tt.blockSize}}
 			var progress []Progress
 			c.Progress = func(p Progress) { progress = append(progress, p) }
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(guardCtx(t), addr.AddrPort(), tt.file, m)
 			if err != nil {
 				t.Fatalf("Get(%q) = %v", tt.file, err)
 			}
 			want := files[tt.file]
-			if !bytes.Equal(m.bytes(), want) || res.Size != int64(len(want)) {
+			if !bytes.Equal(m.Bytes, want) || res.Size != int64(len(want)) {
 				t.Errorf("Get(%q) wrote %d bytes (res.Size %d), want %d, equal=%v",
-					tt.file, len(m.bytes()), res.Size, len(want), bytes.Equal(m.bytes(), want))
+					tt.file, len(m.Bytes), res.Size, len(want), bytes.Equal(m.Bytes, want))
 			}
 			// pin/tftp sometimes answers an empty file with DATA 1 instead of an OACK. Under qemu-user, where
 			// IP_PKTINFO control messages are unavailable, pin caps blksize at 512 (the tftpd-hpa test still checks
@@ -100,19 +102,19 @@ func TestGetFromPin(t *testing.T) {
 		// pin/tftp ignores an ACK for another block than the one it sent: the repeated ACK 0 gets no answer, the
 		// probe ends after its short wait and the transfer runs lock-step.
 		c := &Client{Listen: hostListen, Options: Options{Pipeline: 16}}
-		m := &memFile{}
+		m := &testnet.MemFile{}
 		res, err := c.Get(guardCtx(t), addr.AddrPort(), "big", m)
 		if err != nil {
 			t.Fatalf("Get(big) = %v", err)
 		}
-		if !bytes.Equal(m.bytes(), files["big"]) || res.Pipeline != 1 || res.Stats.Restarts != 0 {
+		if !bytes.Equal(m.Bytes, files["big"]) || res.Pipeline != 1 || res.Stats.Restarts != 0 {
 			t.Errorf("Get(big) wrote %d bytes (equal %v), pipeline %d, restarts %d; want the file, lock-step, no restart",
-				len(m.bytes()), bytes.Equal(m.bytes(), files["big"]), res.Pipeline, res.Stats.Restarts)
+				len(m.Bytes), bytes.Equal(m.Bytes, files["big"]), res.Pipeline, res.Stats.Restarts)
 		}
 	})
 	t.Run("not found", func(t *testing.T) {
 		c := &Client{Listen: hostListen}
-		_, err := c.Get(context.Background(), addr.AddrPort(), "missing", &memFile{})
+		_, err := c.Get(context.Background(), addr.AddrPort(), "missing", &testnet.MemFile{})
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(missing) = %v, want file not found", err)
 		}
@@ -130,13 +132,13 @@ func TestGetFromPin(t *testing.T) {
 			}
 			return nil
 		}}}
-		if _, err := c.Get(context.Background(), addr.AddrPort(), "1428", &memFile{}); err != nil {
+		if _, err := c.Get(context.Background(), addr.AddrPort(), "1428", &testnet.MemFile{}); err != nil {
 			t.Errorf("Get(1428) with OnSize = %v", err)
 		}
-		m := &memFile{}
+		m := &testnet.MemFile{}
 		_, err := c.Get(context.Background(), addr.AddrPort(), "big", m)
-		if !errors.Is(err, refuse) || len(m.bytes()) != 0 {
-			t.Errorf("Get(big) refused by OnSize = %v after %d bytes, want the callback's error before any data", err, len(m.bytes()))
+		if !errors.Is(err, refuse) || len(m.Bytes) != 0 {
+			t.Errorf("Get(big) refused by OnSize = %v after %d bytes, want the callback's error before any data", err, len(m.Bytes))
 		}
 		if fmt.Sprint(sizes) != fmt.Sprintf("[1428 %d]", len(files["big"])) {
 			t.Errorf("OnSize saw %v", sizes)
@@ -144,13 +146,13 @@ func TestGetFromPin(t *testing.T) {
 	})
 	t.Run("limit from tsize", func(t *testing.T) {
 		c := &Client{Listen: hostListen, Options: Options{MaxSize: 1 << 20}}
-		m := &memFile{}
+		m := &testnet.MemFile{}
 		_, err := c.Get(context.Background(), addr.AddrPort(), "big", m)
 		if !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("Get(big, MaxSize 1 MiB) = %v, want ErrTooLarge", err)
 		}
-		if len(m.bytes()) != 0 {
-			t.Errorf("Get(big, MaxSize 1 MiB) wrote %d bytes before refusing, want 0", len(m.bytes()))
+		if len(m.Bytes) != 0 {
+			t.Errorf("Get(big, MaxSize 1 MiB) wrote %d bytes before refusing, want 0", len(m.Bytes))
 		}
 	})
 }
@@ -180,7 +182,7 @@ func TestRequestOptions(t *testing.T) {
 				wantACK(t, mustRecv(s), 1)
 			}()
 			c := &Client{Listen: hostListen, Options: tt.o}
-			if _, err := c.Get(guardCtx(t), s.addr(), "f", &memFile{}); err != nil {
+			if _, err := c.Get(guardCtx(t), s.addr(), "f", &testnet.MemFile{}); err != nil {
 				t.Errorf("Get = %v", err)
 			}
 			<-done
@@ -661,7 +663,7 @@ func TestBadServers(t *testing.T) {
 			o := tt.o
 			o.Clock = clock
 			c := &Client{Listen: hostListen, Options: o}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(guardCtx(t), s.addr(), "file", m)
 			<-done
 			if tt.wantErr != "" {
@@ -676,8 +678,8 @@ func TestBadServers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Get = %v", err)
 			}
-			if !bytes.Equal(m.bytes(), tt.want) {
-				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.bytes()), len(tt.want), bytes.Equal(m.bytes(), tt.want))
+			if !bytes.Equal(m.Bytes, tt.want) {
+				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.Bytes), len(tt.want), bytes.Equal(m.Bytes, tt.want))
 			}
 			if tt.check != nil {
 				tt.check(t, res)
@@ -697,7 +699,7 @@ func TestServerStopsAnswering(t *testing.T) {
 		var res Result
 		go func() {
 			var err error
-			res, err = c.Get(guardCtx(t), s.addr(), "f", &memFile{})
+			res, err = c.Get(guardCtx(t), s.addr(), "f", &testnet.MemFile{})
 			errc <- err
 		}()
 		for i := 0; i < 4; i++ {
@@ -724,7 +726,7 @@ func TestServerStopsAnswering(t *testing.T) {
 		c := &Client{Listen: hostListen, Options: Options{Clock: clock, Retries: 2}}
 		errc := make(chan error, 1)
 		go func() {
-			_, err := c.Get(guardCtx(t), s.addr(), "f", &memFile{})
+			_, err := c.Get(guardCtx(t), s.addr(), "f", &testnet.MemFile{})
 			errc <- err
 		}()
 		_, from := s.recv()
@@ -748,7 +750,7 @@ func TestServerStopsAnswering(t *testing.T) {
 		ctx, cancel := context.WithCancel(guardCtx(t))
 		errc := make(chan error, 1)
 		go func() {
-			_, err := c.Get(ctx, s.addr(), "f", &memFile{})
+			_, err := c.Get(ctx, s.addr(), "f", &testnet.MemFile{})
 			errc <- err
 		}()
 		mustRecv(s)
@@ -775,14 +777,14 @@ func TestRollover(t *testing.T) {
 				w.serve(from)
 			}()
 			c := &Client{Listen: hostListen, Options: Options{BlockSize: 8, WindowSize: 64, NoTransferSize: true}}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			_, err := c.Get(guardCtx(t), s.addr(), "f", m)
 			<-done
 			if err != nil {
 				t.Fatalf("Get = %v", err)
 			}
-			if !bytes.Equal(m.bytes(), data) {
-				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.bytes()), len(data), bytes.Equal(m.bytes(), data))
+			if !bytes.Equal(m.Bytes, data) {
+				t.Errorf("Get wrote %d bytes, want %d (equal %v)", len(m.Bytes), len(data), bytes.Equal(m.Bytes, data))
 			}
 		})
 	}

@@ -5,32 +5,9 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 )
-
-// memFile is an io.WriterAt over a growing byte slice, standing in for guest memory.
-type memFile struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if end := int(off) + len(p); end > len(m.buf) {
-		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
-	}
-	copy(m.buf[off:], p)
-	return len(p), nil
-}
-
-func (m *memFile) bytes() []byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]byte(nil), m.buf...)
-}
 
 // hangGuard bounds every scripted transfer in wall time. The scripts drive the client on a manual clock, so a client
 // that stops answering the script (a bug) would otherwise wait forever; with the guard the test fails with the

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"netipl/internal/testnet"
 )
 
 // lossyProxy stands between one client and a real TFTP server on loopback and drops every nth datagram in each
@@ -125,13 +127,13 @@ func TestLossyPath(t *testing.T) {
 			o.WindowSize = tt.window
 			o.Pipeline = 16 // as the loader asks: the probe must survive the loss and still pick lock-step or the window
 			c := &Client{Listen: hostListen, Options: o}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(context.Background(), proxy.addr(), "initrd.img", m)
 			if err != nil {
 				t.Fatalf("Get through a lossy path = %v (stats %+v, drops %v)", err, res.Stats, proxy.drops())
 			}
-			if !bytes.Equal(m.bytes(), data) {
-				t.Fatalf("Get through a lossy path wrote %d bytes, want %d intact", len(m.bytes()), len(data))
+			if !bytes.Equal(m.Bytes, data) {
+				t.Fatalf("Get through a lossy path wrote %d bytes, want %d intact", len(m.Bytes), len(data))
 			}
 			if res.Pipeline != 1 || res.WindowSize != tt.window {
 				t.Errorf("pipeline %d, window %d; want no pipelining and window %d", res.Pipeline, res.WindowSize, tt.window)
@@ -234,9 +236,9 @@ func BenchmarkATFTPDOverRTT(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				proxy := startDelayProxy(b, addr, time.Millisecond)
 				cl := &Client{Listen: hostListen, Options: Options{WindowSize: window, InitialTimeout: 100 * time.Millisecond, Retries: 20}}
-				m := &memFile{}
-				if _, err := cl.Get(context.Background(), proxy, "f", m); err != nil || !bytes.Equal(m.bytes(), data) {
-					b.Fatalf("Get = %v (%d bytes)", err, len(m.bytes()))
+				m := &testnet.MemFile{}
+				if _, err := cl.Get(context.Background(), proxy, "f", m); err != nil || !bytes.Equal(m.Bytes, data) {
+					b.Fatalf("Get = %v (%d bytes)", err, len(m.Bytes))
 				}
 			}
 		})

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"netipl/internal/testnet"
 )
 
 // faultProxy sits between the client and a server on loopback and lets a test lose, repeat, hold back
@@ -286,7 +288,7 @@ func TestPipelineAdversarialPaths(t *testing.T) {
 			o := adversarialOptions
 			o.MaxSize = tt.maxSize
 			c := &Client{Listen: hostListen, Options: o}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			start := time.Now()
 			res, err := c.Get(guardCtx(t), p.addr(), "f", m)
 			took := time.Since(start)
@@ -297,15 +299,15 @@ func TestPipelineAdversarialPaths(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Get = %v (stats %+v); want %v", err, res.Stats, tt.wantErr)
 				}
-				if tt.maxSize > 0 && int64(len(m.bytes())) > tt.maxSize {
-					t.Errorf("%d bytes written past MaxSize %d", len(m.bytes()), tt.maxSize)
+				if tt.maxSize > 0 && int64(len(m.Bytes)) > tt.maxSize {
+					t.Errorf("%d bytes written past MaxSize %d", len(m.Bytes), tt.maxSize)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("Get = %v after %v (stats %+v)", err, took, res.Stats)
 			}
-			if got := m.bytes(); !bytes.Equal(got, data) || res.Size != int64(len(data)) {
+			if got := m.Bytes; !bytes.Equal(got, data) || res.Size != int64(len(data)) {
 				t.Fatalf("wrote %d bytes (res.Size %d), want %d; first difference at %d", len(got), res.Size, len(data), firstDifference(got, data))
 			}
 			t.Logf("%v, pipeline %d, stats %+v", took.Round(time.Millisecond), res.Pipeline, res.Stats)
@@ -355,13 +357,13 @@ func TestPipelineGreedyServer(t *testing.T) {
 				}
 			}()
 			c := &Client{Listen: hostListen, Options: adversarialOptions}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(guardCtx(t), conn.LocalAddr().(*net.UDPAddr).AddrPort(), "f", m)
 			if err != nil {
 				t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
 			}
-			if !bytes.Equal(m.bytes(), data) {
-				t.Fatalf("wrote %d bytes, want %d; first difference at %d", len(m.bytes()), len(data), firstDifference(m.bytes(), data))
+			if !bytes.Equal(m.Bytes, data) {
+				t.Fatalf("wrote %d bytes, want %d; first difference at %d", len(m.Bytes), len(data), firstDifference(m.Bytes, data))
 			}
 			t.Logf("pipeline %d, stats %+v", res.Pipeline, res.Stats)
 		})
@@ -377,12 +379,12 @@ func TestPipelineLossPastRollover(t *testing.T) {
 	o := adversarialOptions
 	o.BlockSize, o.Pipeline = 8, 16
 	c := &Client{Listen: hostListen, Options: o}
-	m := &memFile{}
+	m := &testnet.MemFile{}
 	res, err := c.Get(guardCtx(t), s.addr(), "f", m)
 	if err != nil {
 		t.Fatalf("Get = %v (stats %+v)", err, res.Stats)
 	}
-	if got := m.bytes(); !bytes.Equal(got, data) || res.Stats.Restarts != 1 {
+	if got := m.Bytes; !bytes.Equal(got, data) || res.Stats.Restarts != 1 {
 		t.Fatalf("wrote %d bytes (first difference at %d), restarts %d; want the file after one restart",
 			len(got), firstDifference(got, data), res.Stats.Restarts)
 	}

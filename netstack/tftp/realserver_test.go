@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"netipl/internal/testnet"
 )
 
 // These tests run the client against real TFTP servers on loopback: tftpd-hpa (installed, /usr/sbin/in.tftpd) and
@@ -77,7 +79,7 @@ func startServer(t *testing.T, addr netip.AddrPort, name string, args ...string)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	probe := &Client{Listen: hostListen, Options: Options{InitialTimeout: 50 * time.Millisecond,
 		MinTimeout: 10 * time.Millisecond, MaxTimeout: 50 * time.Millisecond, Retries: 40}}
-	_, err := probe.Get(context.Background(), addr, "readiness-probe", &memFile{})
+	_, err := probe.Get(context.Background(), addr, "readiness-probe", &testnet.MemFile{})
 	if errors.Is(err, ErrTimeout) {
 		t.Fatalf("%s on %s does not answer: %v", name, addr, err)
 	}
@@ -113,14 +115,14 @@ func TestTFTPDHPA(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s/blksize=%d/window=%d/pipeline=%d", tt.file, tt.o.BlockSize, tt.o.WindowSize, tt.o.Pipeline), func(t *testing.T) {
 			c := &Client{Listen: hostListen, Options: tt.o}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(context.Background(), addr, tt.file, m)
 			if err != nil {
 				t.Fatalf("Get(%q) = %v", tt.file, err)
 			}
 			want := files[tt.file]
-			if !bytes.Equal(m.bytes(), want) {
-				t.Errorf("Get(%q) wrote %d bytes, want %d", tt.file, len(m.bytes()), len(want))
+			if !bytes.Equal(m.Bytes, want) {
+				t.Errorf("Get(%q) wrote %d bytes, want %d", tt.file, len(m.Bytes), len(want))
 			}
 			if res.BlockSize != tt.wantBlock || res.WindowSize != tt.wantWindow || res.TransferSize != int64(len(want)) {
 				t.Errorf("Get(%q) = blksize %d window %d tsize %d, want %d %d %d", tt.file,
@@ -135,7 +137,7 @@ func TestTFTPDHPA(t *testing.T) {
 	}
 	t.Run("not found", func(t *testing.T) {
 		c := &Client{Listen: hostListen}
-		_, err := c.Get(context.Background(), addr, "missing.img", &memFile{})
+		_, err := c.Get(context.Background(), addr, "missing.img", &testnet.MemFile{})
 		want := fmt.Sprintf(`tftp RRQ "missing.img" from %s: File not found (code 1)`, addr)
 		if !errors.Is(err, ErrNotFound) || err.Error() != want {
 			t.Errorf("Get(missing.img) = %v, want %q", err, want)
@@ -143,7 +145,7 @@ func TestTFTPDHPA(t *testing.T) {
 	})
 	t.Run("limit", func(t *testing.T) {
 		c := &Client{Listen: hostListen, Options: Options{MaxSize: 1 << 20}}
-		_, err := c.Get(context.Background(), addr, "kernel.img", &memFile{})
+		_, err := c.Get(context.Background(), addr, "kernel.img", &testnet.MemFile{})
 		if !errors.Is(err, ErrTooLarge) {
 			t.Errorf("Get(kernel.img, 1 MiB limit) = %v, want ErrTooLarge", err)
 		}
@@ -198,13 +200,13 @@ func TestATFTPD(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("blksize=%d/window=%d/pipeline=%d", tt.o.BlockSize, tt.o.WindowSize, tt.o.Pipeline), func(t *testing.T) {
 			c := &Client{Listen: hostListen, Options: tt.o}
-			m := &memFile{}
+			m := &testnet.MemFile{}
 			res, err := c.Get(context.Background(), addr, "initrd.img", m)
 			if err != nil {
 				t.Fatalf("Get(initrd.img) = %v", err)
 			}
-			if !bytes.Equal(m.bytes(), files["initrd.img"]) {
-				t.Errorf("Get(initrd.img) wrote %d bytes, want %d", len(m.bytes()), len(files["initrd.img"]))
+			if !bytes.Equal(m.Bytes, files["initrd.img"]) {
+				t.Errorf("Get(initrd.img) wrote %d bytes, want %d", len(m.Bytes), len(files["initrd.img"]))
 			}
 			if res.WindowSize != tt.wantWindow || res.Pipeline != 1 || res.Stats.Restarts != 0 || res.Stats.WindowRefills != 0 {
 				t.Errorf("Get(initrd.img) window %d, pipeline %d, restarts %d; want window %d, lock-step without restarts or refills (stats %+v)",
@@ -239,12 +241,12 @@ func TestTFTPDHPAIPv6(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	c := &Client{Listen: listen6, Options: Options{InitialTimeout: 50 * time.Millisecond, MinTimeout: 10 * time.Millisecond,
 		MaxTimeout: 100 * time.Millisecond, Retries: 40}}
-	m := &memFile{}
+	m := &testnet.MemFile{}
 	res, err := c.Get(context.Background(), addr, "s390x/kernel.img", m)
 	if err != nil {
 		t.Fatalf("Get over IPv6 = %v", err)
 	}
-	if !bytes.Equal(m.bytes(), files["s390x/kernel.img"]) || res.BlockSize != 1428 {
-		t.Errorf("Get over IPv6: %d bytes, blksize %d", len(m.bytes()), res.BlockSize)
+	if !bytes.Equal(m.Bytes, files["s390x/kernel.img"]) || res.BlockSize != 1428 {
+		t.Errorf("Get over IPv6: %d bytes, blksize %d", len(m.Bytes), res.BlockSize)
 	}
 }

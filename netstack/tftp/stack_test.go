@@ -18,6 +18,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"netipl/internal/testnet"
 )
 
 // newStack builds a gVisor stack with one NIC on ep holding addr/24.
@@ -71,17 +73,17 @@ func TestGetOverGVisor(t *testing.T) {
 	// pin/tftp v3.1.0 caps blksize at 512 on a socket that is not a *net.UDPConn (it sizes blocks from the
 	// interface MTU found through IP_PKTINFO), so over gonet the negotiation ends at 512 whatever is asked.
 	for _, bs := range []int{512, 1428} {
-		m := &memFile{}
+		m := &testnet.MemFile{}
 		c.BlockSize = bs
 		res, err := c.Get(context.Background(), netip.AddrPortFrom(serverAddr, 69), "kernel.img", m)
 		if err != nil {
 			t.Fatalf("Get(kernel.img, blksize %d) = %v", bs, err)
 		}
-		if !bytes.Equal(m.bytes(), files["kernel.img"]) || res.BlockSize != 512 {
-			t.Errorf("Get(kernel.img, blksize %d): %d bytes, block size %d, stats %+v", bs, len(m.bytes()), res.BlockSize, res.Stats)
+		if !bytes.Equal(m.Bytes, files["kernel.img"]) || res.BlockSize != 512 {
+			t.Errorf("Get(kernel.img, blksize %d): %d bytes, block size %d, stats %+v", bs, len(m.Bytes), res.BlockSize, res.Stats)
 		}
 	}
-	_, err = c.Get(context.Background(), netip.AddrPortFrom(serverAddr, 69), "nope", &memFile{})
+	_, err = c.Get(context.Background(), netip.AddrPortFrom(serverAddr, 69), "nope", &testnet.MemFile{})
 	if !errors.Is(err, ErrNotFound) || !strings.HasPrefix(err.Error(), `tftp RRQ "nope" from 10.0.2.2:69: `) {
 		t.Errorf("Get(nope) over gVisor = %v, want the server's file-not-found ERROR", err)
 	}
