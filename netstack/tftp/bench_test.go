@@ -13,6 +13,9 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"netipl/internal/teststack"
 )
 
 // benchServer is a minimal RFC 2347/2348/7440 server for throughput runs: it answers each RRQ with an OACK
@@ -104,15 +107,15 @@ func BenchmarkGetOverGVisor(b *testing.B) {
 		b.Run(fmt.Sprintf("blksize=%d/window=%d", tt.blk, tt.window), func(b *testing.B) {
 			clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
 			a, p := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 9000)
-			cs, ss := newStack(b, a, clientAddr), newStack(b, p, serverAddr)
-			sconn, err := gonet.DialUDP(ss, &tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 69}, nil, ipv4.ProtocolNumber)
+			cs, ss := teststack.IPv4(b, a, netip.PrefixFrom(clientAddr, 24), udp.NewProtocol), teststack.IPv4(b, p, netip.PrefixFrom(serverAddr, 24), udp.NewProtocol)
+			sconn, err := gonet.DialUDP(ss, &tcpip.FullAddress{NIC: teststack.NIC, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 69}, nil, ipv4.ProtocolNumber)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer sconn.Close()
 			go benchServer(sconn, data)
 			c := &Client{Listen: func() (net.PacketConn, error) {
-				return gonet.DialUDP(cs, &tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(clientAddr.AsSlice())}, nil, ipv4.ProtocolNumber)
+				return gonet.DialUDP(cs, &tcpip.FullAddress{NIC: teststack.NIC, Addr: tcpip.AddrFromSlice(clientAddr.AsSlice())}, nil, ipv4.ProtocolNumber)
 			}, Options: Options{BlockSize: tt.blk, WindowSize: tt.window, NoTransferSize: true}}
 			b.SetBytes(int64(len(data)))
 			b.ResetTimer()

@@ -108,7 +108,7 @@ func TestLossyPath(t *testing.T) {
 		{"tftpd-hpa lock-step", func(t *testing.T, dir string, addr netip.AddrPort) {
 			const bin = "/usr/sbin/in.tftpd"
 			if _, err := os.Stat(bin); err != nil {
-				skipOrFail(t, "tftpd-hpa not installed: %v", err)
+				testnet.SkipOrFail(t, "tftpd-hpa not installed: %v", err)
 			}
 			// -T: retransmit timeout in microseconds.
 			startServer(t, addr, bin, "-L", "-u", "root", "-T", "20000", "-s", dir, "-a", addr.String())

@@ -14,37 +14,12 @@ import (
 	"time"
 
 	"netipl/internal/testnet"
+	"netipl/tests/qemu"
 )
 
 // These tests run the client against real TFTP servers on loopback: tftpd-hpa (installed, /usr/sbin/in.tftpd) and
 // atftpd 0.8 (extracted by `apt-get download atftpd` into .cache/atftpd at the repository root, because the
 // package conflicts with tftpd-hpa). A missing server skips the test, except under CI=true.
-
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
 
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
@@ -74,7 +49,7 @@ func startServer(t *testing.T, addr netip.AddrPort, name string, args ...string)
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	if err := cmd.Start(); err != nil {
-		skipOrFail(t, "start %s: %v", name, err)
+		testnet.SkipOrFail(t, "start %s: %v", name, err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	probe := &Client{Listen: hostListen, Options: Options{InitialTimeout: 50 * time.Millisecond,
@@ -88,7 +63,7 @@ func startServer(t *testing.T, addr netip.AddrPort, name string, args ...string)
 func TestTFTPDHPA(t *testing.T) {
 	const bin = "/usr/sbin/in.tftpd"
 	if _, err := os.Stat(bin); err != nil {
-		skipOrFail(t, "tftpd-hpa not installed: %v", err)
+		testnet.SkipOrFail(t, "tftpd-hpa not installed: %v", err)
 	}
 	files := map[string][]byte{"kernel.img": pattern(4<<20 + 99), "empty": nil, "exact": pattern(2 * 1428)}
 	dir := serverRoot(t, files)
@@ -155,27 +130,27 @@ func TestTFTPDHPA(t *testing.T) {
 // atftpdBinary returns the extracted atftpd, fetching the package once if apt-get is usable.
 func atftpdBinary(t testing.TB) string {
 	t.Helper()
-	cache := filepath.Join(repoRoot(t), ".cache", "atftpd")
+	cache := filepath.Join(qemu.ModuleRoot(t), ".cache", "atftpd")
 	bin := filepath.Join(cache, "root", "usr", "sbin", "atftpd")
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		skipOrFail(t, "atftpd cache: %v", err)
+		testnet.SkipOrFail(t, "atftpd cache: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dl := exec.CommandContext(ctx, "apt-get", "download", "atftpd")
 	dl.Dir = cache
 	if out, err := dl.CombinedOutput(); err != nil {
-		skipOrFail(t, "atftpd not available (apt-get download atftpd: %v: %s)", err, out)
+		testnet.SkipOrFail(t, "atftpd not available (apt-get download atftpd: %v: %s)", err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(cache, "atftpd_*.deb"))
 	if len(debs) == 0 {
-		skipOrFail(t, "atftpd .deb not found after download")
+		testnet.SkipOrFail(t, "atftpd .deb not found after download")
 	}
 	if out, err := exec.Command("dpkg-deb", "-x", debs[0], filepath.Join(cache, "root")).CombinedOutput(); err != nil {
-		skipOrFail(t, "dpkg-deb -x %s: %v: %s", debs[0], err, out)
+		testnet.SkipOrFail(t, "dpkg-deb -x %s: %v: %s", debs[0], err, out)
 	}
 	return bin
 }
@@ -220,11 +195,11 @@ func TestATFTPD(t *testing.T) {
 func TestTFTPDHPAIPv6(t *testing.T) {
 	const bin = "/usr/sbin/in.tftpd"
 	if _, err := os.Stat(bin); err != nil {
-		skipOrFail(t, "tftpd-hpa not installed: %v", err)
+		testnet.SkipOrFail(t, "tftpd-hpa not installed: %v", err)
 	}
 	probe, err := net.ListenPacket("udp6", "[::1]:0")
 	if err != nil {
-		skipOrFail(t, "no IPv6 loopback: %v", err)
+		testnet.SkipOrFail(t, "no IPv6 loopback: %v", err)
 	}
 	port := probe.LocalAddr().(*net.UDPAddr).Port
 	probe.Close()
@@ -236,7 +211,7 @@ func TestTFTPDHPAIPv6(t *testing.T) {
 	listen6 := func() (net.PacketConn, error) { return net.ListenPacket("udp6", "[::1]:0") }
 	cmd := exec.Command(bin, "-L", "-u", "root", "-s", dir, "-a", addr.String())
 	if err := cmd.Start(); err != nil {
-		skipOrFail(t, "start %s: %v", bin, err)
+		testnet.SkipOrFail(t, "start %s: %v", bin, err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	c := &Client{Listen: listen6, Options: Options{InitialTimeout: 50 * time.Millisecond, MinTimeout: 10 * time.Millisecond,

@@ -16,39 +16,18 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"netipl/internal/testnet"
+	"netipl/internal/teststack"
 )
-
-// newStack builds a gVisor stack with one NIC on ep holding addr/24.
-func newStack(t testing.TB, ep stack.LinkEndpoint, addr netip.Addr) *stack.Stack {
-	t.Helper()
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{udp.NewProtocol},
-	})
-	t.Cleanup(func() { s.Close(); s.Wait() })
-	if err := s.CreateNIC(1, ep); err != nil {
-		t.Fatalf("CreateNIC: %v", err)
-	}
-	pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddrFromSlice(addr.AsSlice()).WithPrefix()}
-	pa.AddressWithPrefix.PrefixLen = 24
-	if err := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); err != nil {
-		t.Fatalf("AddProtocolAddress: %v", err)
-	}
-	s.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: 1}})
-	return s
-}
 
 // TestGetOverGVisor runs the client on one gVisor stack and pin/tftp (single-port mode) on another, joined by a
 // pipe link: the configuration the guest uses, with the NIC replaced by the pipe.
 func TestGetOverGVisor(t *testing.T) {
 	clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
 	a, b := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 1500)
-	cs, ss := newStack(t, a, clientAddr), newStack(t, b, serverAddr)
+	cs, ss := teststack.IPv4(t, a, netip.PrefixFrom(clientAddr, 24), udp.NewProtocol), teststack.IPv4(t, b, netip.PrefixFrom(serverAddr, 24), udp.NewProtocol)
 
 	files := map[string][]byte{"kernel.img": pattern(1<<20 + 3)}
 	srv := pintftp.NewServer(func(name string, rf io.ReaderFrom) error {
@@ -60,7 +39,7 @@ func TestGetOverGVisor(t *testing.T) {
 		return err
 	}, nil)
 	srv.EnableSinglePort()
-	sconn, err := gonet.DialUDP(ss, &tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 69}, nil, ipv4.ProtocolNumber)
+	sconn, err := gonet.DialUDP(ss, &tcpip.FullAddress{NIC: teststack.NIC, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 69}, nil, ipv4.ProtocolNumber)
 	if err != nil {
 		t.Fatalf("server socket: %v", err)
 	}
@@ -68,7 +47,7 @@ func TestGetOverGVisor(t *testing.T) {
 	t.Cleanup(func() { srv.Shutdown(); sconn.Close() })
 
 	c := &Client{Listen: func() (net.PacketConn, error) {
-		return gonet.DialUDP(cs, &tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(clientAddr.AsSlice())}, nil, ipv4.ProtocolNumber)
+		return gonet.DialUDP(cs, &tcpip.FullAddress{NIC: teststack.NIC, Addr: tcpip.AddrFromSlice(clientAddr.AsSlice())}, nil, ipv4.ProtocolNumber)
 	}}
 	// pin/tftp v3.1.0 caps blksize at 512 on a socket that is not a *net.UDPConn (it sizes blocks from the
 	// interface MTU found through IP_PKTINFO), so over gonet the negotiation ends at 512 whatever is asked.
