@@ -406,7 +406,7 @@ func (st *Stack) Stats() Stats {
 	n := st.s.NICInfo()[NICID].Stats
 	return Stats{
 		RxPackets:          n.Rx.Packets.Value() + st.fast.rxPackets.Load() + st.framesMerged(),
-		RxBytes:            n.Rx.Bytes.Value() + st.fast.rxBytes.Load(),
+		RxBytes:            n.Rx.Bytes.Value() + st.fast.rxBytes.Load() + st.bytesDropped(),
 		TxPackets:          n.Tx.Packets.Value() + st.send.txPackets.Load(),
 		TxBytes:            n.Tx.Bytes.Value() + st.send.txBytes.Load(),
 		TxNoBufferSpace:    n.TxPacketsDroppedNoBufferSpace.Value() + st.send.txDropped.Load(),

@@ -56,6 +56,10 @@ type tcpCoalescer struct {
 	// framesMerged counts frames whose payload went into another frame's packet (Stats adds them
 	// to RxPackets, which counts frames).
 	framesMerged atomic.Uint64
+	// bytesDropped counts the received bytes that the delivered packets no longer hold: merged
+	// frames' headers and kept frames' Ethernet padding (Stats adds them to RxBytes, which
+	// counts frames as the NIC would have seen them).
+	bytesDropped atomic.Uint64
 }
 
 // tcpMergeFrames is the most frames merged into one packet, and so how many segments of a bulk
@@ -162,9 +166,11 @@ func (c *tcpCoalescer) offer(v *buffer.View, n int) (offerResult, buffer.Buffer)
 		c.sum = checksum.Combine(c.sum, s.paySum)
 		c.odd = len(s.payload)%2 == 1
 		c.framesMerged.Add(1)
+		c.bytesDropped.Add(uint64(n - ipOff - len(s.payload)))
 		return offerCopied, buffer.Buffer{}
 	}
 	prev, _ := c.take()
+	c.bytesDropped.Add(uint64(n - ipOff - len(s.ip)))
 	v.CapLength(ipOff + len(s.ip))
 	c.hdr = v.AsSlice()[:tcpOff+int(s.tcp.DataOffset())]
 	c.pending = v
@@ -249,4 +255,12 @@ func (st *Stack) framesMerged() uint64 {
 		return 0
 	}
 	return st.tap.co.framesMerged.Load()
+}
+
+// bytesDropped is how many received bytes the coalescer's packets no longer hold.
+func (st *Stack) bytesDropped() uint64 {
+	if st.tap == nil || st.tap.co == nil {
+		return 0
+	}
+	return st.tap.co.bytesDropped.Load()
 }
