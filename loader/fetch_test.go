@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	pintftp "github.com/pin/tftp/v3"
-
 	"netipl/boot"
+	"netipl/internal/testnet"
 	"netipl/pxecfg"
 )
 
@@ -28,26 +26,11 @@ func TestSniffedBootfileNotFetchedTwice(t *testing.T) {
 	other := bytes.Repeat([]byte("x"), 5000)
 	var mu sync.Mutex
 	rrqs := map[string]int{}
-	srv := pintftp.NewServer(func(name string, rf io.ReaderFrom) error {
+	host := testnet.PinTFTP(t, map[string][]byte{"kernel.img": kernel, "other.img": other}, func(name string) {
 		mu.Lock()
 		rrqs[name]++
 		mu.Unlock()
-		b := map[string][]byte{"kernel.img": kernel, "other.img": other}[name]
-		if b == nil {
-			return fmt.Errorf("file not found")
-		}
-		rf.(pintftp.OutgoingTransfer).SetSize(int64(len(b)))
-		_, err := rf.ReadFrom(bytes.NewReader(b))
-		return err
-	}, nil)
-	srv.SetTimeout(2 * time.Second)
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go srv.Serve(conn)
-	t.Cleanup(srv.Shutdown)
-	host := conn.LocalAddr().String()
+	}).String()
 
 	fe := &netFetcher{listenUDP: func() (net.PacketConn, error) { return net.ListenPacket("udp4", "127.0.0.1:0") }}
 	var out bytes.Buffer
@@ -174,23 +157,7 @@ func TestStreamLendsPayloadMemory(t *testing.T) {
 func TestFetchBothReadings(t *testing.T) {
 	files := map[string][]byte{"cfg/k.img": []byte("first reading"), "k.img": []byte("second reading"),
 		"big.img": bytes.Repeat([]byte("b"), 3<<20)}
-	srv := pintftp.NewServer(func(name string, rf io.ReaderFrom) error {
-		b, ok := files[name]
-		if !ok {
-			return fmt.Errorf("file not found")
-		}
-		rf.(pintftp.OutgoingTransfer).SetSize(int64(len(b)))
-		_, err := rf.ReadFrom(bytes.NewReader(b))
-		return err
-	}, nil)
-	srv.SetTimeout(2 * time.Second)
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go srv.Serve(conn)
-	t.Cleanup(srv.Shutdown)
-	host := conn.LocalAddr().String()
+	host := testnet.PinTFTP(t, files, nil).String()
 	fe := &netFetcher{listenUDP: func() (net.PacketConn, error) { return net.ListenPacket("udp4", "127.0.0.1:0") }}
 	ld := &loading{fe: fe, mem: boot.NewMem(nil, 64<<20, nil, 64<<20), con: &console{w: io.Discard}, server: host,
 		layout: boot.Layout{RAM: 64 << 20}}

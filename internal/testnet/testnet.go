@@ -1,6 +1,7 @@
 // Package testnet holds the set-up that host tests against real network servers share: skipping
 // (or failing under CI=true) when a prerequisite is missing, running set-up commands, entering a
-// network namespace, and collecting a server's output. It is imported only by _test.go files.
+// network namespace, collecting a server's output, and serving files from an in-process
+// pin/tftp server. It is imported only by _test.go files.
 package testnet
 
 import (

@@ -5,40 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	pintftp "github.com/pin/tftp/v3"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 
 	"netipl/internal/testnet"
 )
-
-// startPin serves files from a map with pin/tftp v3 on loopback.
-func startPin(t *testing.T, files map[string][]byte) *net.UDPAddr {
-	t.Helper()
-	srv := pintftp.NewServer(func(name string, rf io.ReaderFrom) error {
-		b, ok := files[name]
-		if !ok {
-			return fmt.Errorf("file not found")
-		}
-		rf.(pintftp.OutgoingTransfer).SetSize(int64(len(b)))
-		_, err := rf.ReadFrom(bytes.NewReader(b))
-		return err
-	}, nil)
-	srv.SetTimeout(2 * time.Second)
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	go srv.Serve(conn)
-	t.Cleanup(srv.Shutdown)
-	return conn.LocalAddr().(*net.UDPAddr)
-}
 
 func TestGetFromPin(t *testing.T) {
 	files := map[string][]byte{
@@ -50,7 +26,7 @@ func TestGetFromPin(t *testing.T) {
 		"3x1428": pattern(3 * 1428),
 		"big":    pattern(3<<20 + 17),
 	}
-	addr := startPin(t, files)
+	addr := testnet.PinTFTP(t, files, nil)
 	for _, tt := range []struct {
 		file      string
 		blockSize int
