@@ -48,11 +48,11 @@ func Build(ctx context.Context, o Options) error {
 	defer os.RemoveAll(tmp)
 	loaderOut := filepath.Join(tmp, "loader.elf")
 	metalOut := filepath.Join(tmp, "metal.elf")
-	if err := goBuild(ctx, goCmd, o.Dir, loaderOut, o.Loader); err != nil {
+	if err := GoBuild(ctx, goCmd, o.Dir, loaderOut, o.Loader); err != nil {
 		return fmt.Errorf("linker: build loader %s: %w", o.Loader, err)
 	}
 	ld := fmt.Sprintf("-E netipl/metal.kentry -T %#x", metal.LinkBase+0x1000)
-	if err := goBuild(ctx, goCmd, o.Dir, metalOut, "-ldflags="+ld, "netipl/metal/cmd/metal"); err != nil {
+	if err := GoBuild(ctx, goCmd, o.Dir, metalOut, "-ldflags="+ld, "netipl/metal/cmd/metal"); err != nil {
 		return fmt.Errorf("linker: build metal: %w", err)
 	}
 	mb, err := os.ReadFile(metalOut)
@@ -78,7 +78,10 @@ func Build(ctx context.Context, o Options) error {
 	return nil
 }
 
-func goBuild(ctx context.Context, goCmd, dir, out string, args ...string) error {
+// GoBuild runs goCmd build -trimpath -o out args... in dir for linux/s390x with cgo off, the
+// way Build compiles metal and the loader (tests build their own s390x programs with it too).
+// The error carries the go command's stderr.
+func GoBuild(ctx context.Context, goCmd, dir, out string, args ...string) error {
 	a := append([]string{"build", "-trimpath", "-o", out}, args...)
 	cmd := exec.CommandContext(ctx, goCmd, a...)
 	cmd.Dir = dir

@@ -31,13 +31,11 @@ func needQEMU(t *testing.T) {
 	}
 }
 
+// buildS390x builds a package for linux/s390x with linker.GoBuild and returns the ELF.
 func buildS390x(t *testing.T, out string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(goCmd(), append([]string{"build", "-trimpath", "-o", out}, args...)...)
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=s390x", "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %v: %v\n%s", args, err, b)
+	if err := linker.GoBuild(context.Background(), goCmd(), "..", out, args...); err != nil {
+		t.Fatalf("build %v: %v", args, err)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
