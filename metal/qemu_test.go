@@ -13,6 +13,7 @@ import (
 
 	"netipl/linker"
 	"netipl/metal"
+	"netipl/tests/qemu"
 )
 
 // End-to-end checks of metal's failure paths under qemu-system-s390x (the torture tests in
@@ -23,12 +24,7 @@ func needQEMU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no qemu-system-s390x runs")
 	}
-	if _, err := exec.LookPath("qemu-system-s390x"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("qemu-system-s390x not installed (required under CI=true)")
-		}
-		t.Skip("qemu-system-s390x not installed")
-	}
+	qemu.RequireBinary(t, qemu.SystemBinary)
 }
 
 // buildS390x builds a package for linux/s390x with linker.GoBuild and returns the ELF.
@@ -138,12 +134,7 @@ func TestQEMUBadPayload(t *testing.T) {
 // and under metal, and requires the same output line for line.
 func TestQEMUABIDifferential(t *testing.T) {
 	needQEMU(t)
-	if _, err := exec.LookPath("qemu-s390x"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("qemu-s390x not installed (required under CI=true)")
-		}
-		t.Skip("qemu-s390x not installed")
-	}
+	qemu.RequireBinary(t, qemu.UserBinary)
 	dir := t.TempDir()
 	probe := filepath.Join(dir, "abiprobe")
 	lb := buildS390x(t, probe, "./metal/testdata/abiprobe")
