@@ -174,6 +174,19 @@ func TestBadServers(t *testing.T) {
 	type script func(t *testing.T, s *scriptServer, client net.Addr, clock *faketime.ManualClock)
 	blk := 1428
 	data := pattern(3*blk + 100)
+	// plainAfterRefusal answers the RRQ with ERROR code, wants the client's fallback RRQ to carry no
+	// options, and sends a 10-byte file as block 1.
+	plainAfterRefusal := func(code uint16, msg string) script {
+		return func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
+			s.send(c, errPkt(code, msg))
+			p, from := s.recv()
+			if _, opts := rrqOptions(t, p); len(opts) != 0 {
+				t.Errorf("fallback RRQ carries options %v", opts)
+			}
+			s.send(from, dataPkt(1, data[:10]))
+			wantACK(t, mustRecv(s), 1)
+		}
+	}
 	for _, tt := range []struct {
 		name    string
 		o       Options
@@ -305,18 +318,10 @@ func TestBadServers(t *testing.T) {
 			},
 		},
 		{
-			name: "options refused then plain",
-			o:    Options{WindowSize: 8},
-			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
-				s.send(c, errPkt(ErrCodeOptionRefused, "windowsize? never heard of it"))
-				p, from := s.recv()
-				if _, opts := rrqOptions(t, p); len(opts) != 0 {
-					t.Errorf("fallback RRQ carries options %v", opts)
-				}
-				s.send(from, dataPkt(1, data[:10]))
-				wantACK(t, mustRecv(s), 1)
-			},
-			want: data[:10],
+			name:   "options refused then plain",
+			o:      Options{WindowSize: 8},
+			script: plainAfterRefusal(ErrCodeOptionRefused, "windowsize? never heard of it"),
+			want:   data[:10],
 			check: func(t *testing.T, r Result) {
 				if r.Stats.Fallbacks != 1 {
 					t.Errorf("fallbacks %d, want 1", r.Stats.Fallbacks)
@@ -324,17 +329,9 @@ func TestBadServers(t *testing.T) {
 			},
 		},
 		{
-			name: "options refused with ERROR 4 (old servers) then plain",
-			script: func(t *testing.T, s *scriptServer, c net.Addr, clock *faketime.ManualClock) {
-				s.send(c, errPkt(ErrCodeIllegalOp, "unknown option"))
-				p, from := s.recv()
-				if _, opts := rrqOptions(t, p); len(opts) != 0 {
-					t.Errorf("fallback RRQ carries options %v", opts)
-				}
-				s.send(from, dataPkt(1, data[:10]))
-				wantACK(t, mustRecv(s), 1)
-			},
-			want: data[:10],
+			name:   "options refused with ERROR 4 (old servers) then plain",
+			script: plainAfterRefusal(ErrCodeIllegalOp, "unknown option"),
+			want:   data[:10],
 			check: func(t *testing.T, r Result) {
 				if r.Stats.Fallbacks != 1 || r.BlockSize != 512 {
 					t.Errorf("fallbacks %d, block size %d; want 1 fallback and 512-byte blocks", r.Stats.Fallbacks, r.BlockSize)
