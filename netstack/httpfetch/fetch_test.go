@@ -19,17 +19,8 @@ import (
 	"netipl/internal/testnet"
 )
 
-func pattern(n int) []byte {
-	b := make([]byte, n)
-	x := uint32(88172645)
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
-}
+// pattern returns n bytes that differ block to block, so misplaced writes show.
+func pattern(n int) []byte { return testnet.Pattern(n, 88172645) }
 
 var hostDial = (&net.Dialer{}).DialContext
 

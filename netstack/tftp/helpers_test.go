@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"netipl/internal/testnet"
 )
 
 // hangGuard bounds every scripted transfer in wall time. The scripts drive the client on a manual clock, so a client
@@ -23,18 +25,9 @@ func guardCtx(t *testing.T) context.Context {
 
 func hostListen() (net.PacketConn, error) { return net.ListenPacket("udp4", "127.0.0.1:0") }
 
-// pattern returns n bytes that differ block to block, so misplaced writes show.
-func pattern(n int) []byte {
-	b := make([]byte, n)
-	x := uint32(2463534242)
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
-}
+// pattern returns n bytes that differ block to block, so misplaced writes show (the same bytes
+// in every run).
+func pattern(n int) []byte { return testnet.Pattern(n, 2463534242) }
 
 // scriptServer is a hand-driven TFTP peer on loopback for the bad-server cases.
 type scriptServer struct {
