@@ -107,7 +107,8 @@ func BenchmarkGetOverGVisor(b *testing.B) {
 		b.Run(fmt.Sprintf("blksize=%d/window=%d", tt.blk, tt.window), func(b *testing.B) {
 			clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
 			a, p := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 9000)
-			cs, ss := teststack.IPv4(b, a, netip.PrefixFrom(clientAddr, 24), udp.NewProtocol), teststack.IPv4(b, p, netip.PrefixFrom(serverAddr, 24), udp.NewProtocol)
+			cs := teststack.IPv4(b, a, netip.PrefixFrom(clientAddr, 24), udp.NewProtocol)
+			ss := teststack.IPv4(b, p, netip.PrefixFrom(serverAddr, 24), udp.NewProtocol)
 			sconn, err := gonet.DialUDP(ss, &tcpip.FullAddress{NIC: teststack.NIC, Addr: tcpip.AddrFromSlice(serverAddr.AsSlice()), Port: 69}, nil, ipv4.ProtocolNumber)
 			if err != nil {
 				b.Fatal(err)

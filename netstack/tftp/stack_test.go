@@ -27,7 +27,8 @@ import (
 func TestGetOverGVisor(t *testing.T) {
 	clientAddr, serverAddr := netip.MustParseAddr("10.0.2.15"), netip.MustParseAddr("10.0.2.2")
 	a, b := pipe.New("\x52\x54\x00\x12\x34\x56", "\x52\x55\x0a\x00\x02\x02", 1500)
-	cs, ss := teststack.IPv4(t, a, netip.PrefixFrom(clientAddr, 24), udp.NewProtocol), teststack.IPv4(t, b, netip.PrefixFrom(serverAddr, 24), udp.NewProtocol)
+	cs := teststack.IPv4(t, a, netip.PrefixFrom(clientAddr, 24), udp.NewProtocol)
+	ss := teststack.IPv4(t, b, netip.PrefixFrom(serverAddr, 24), udp.NewProtocol)
 
 	files := map[string][]byte{"kernel.img": pattern(1<<20 + 3)}
 	srv := pintftp.NewServer(func(name string, rf io.ReaderFrom) error {
