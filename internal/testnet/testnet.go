@@ -15,6 +15,10 @@ import (
 
 // SkipOrFail skips the test with the reason, or fails it when CI=true (CI installs every
 // prerequisite, so a missing one there is a defect, not a reason to pass).
+// tests/qemu.Unavailable applies the same rule to the QEMU tests. Both stay: tests/qemu is also
+// the library of a command (tests/qemu/cmd/qemu-run), which should not link this test-only
+// package, and importing tests/qemu here would link linker and metal into every test that
+// uses this package.
 func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {

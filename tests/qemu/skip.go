@@ -11,6 +11,7 @@ func InCI() bool { return os.Getenv("CI") == "true" }
 
 // Unavailable reports that a prerequisite of t (QEMU, an image, a fixture) is missing:
 // t.Skip with the reason normally, t.Fatal under CI=true (CI installs everything).
+// internal/testnet.SkipOrFail is the same rule for the network tests (see there why both).
 func Unavailable(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	if InCI() {
