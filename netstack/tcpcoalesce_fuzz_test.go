@@ -5,62 +5,24 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
-// coalesceOut is one packet the coalescer's caller delivers: the IPv4 packet and whether it came
-// from the coalescer (the tap link hands those to gVisor as checksum-validated).
-type coalesceOut struct {
-	ip       []byte
-	verified bool
-}
-
-// runCoalescer offers frames (Ethernet) to a coalescer as the tap link's reader does, each in a
-// view larger than the frame, with a take after every frame whose index is in flushAt (the end
-// of a burst), and returns what the reader would deliver, in order.
-func runCoalescer(frames [][]byte, flushAt map[int]bool) []coalesceOut {
-	c := &tcpCoalescer{mac: coalesceMAC}
-	var out []coalesceOut
-	emit := func(b buffer.Buffer, verified bool) {
-		out = append(out, coalesceOut{ip: b.Flatten()[header.EthernetMinimumSize:], verified: verified})
-		b.Release()
-	}
-	take := func() {
-		if b, ok := c.take(); ok {
-			emit(b, true)
-		}
-	}
+// runCoalescer offers frames (Ethernet) to a coalescer as the tap link's reader does, with a take
+// after every frame whose index is in flushAt (the end of a burst), and returns what the reader
+// would deliver, in order.
+func runCoalescer(frames [][]byte, flushAt map[int]bool) *coalesceHarness {
+	h := newCoalesceHarness()
 	for i, f := range frames {
-		v := buffer.NewViewSize(len(f) + 64)
-		copy(v.AsSlice(), f)
-		for j := len(f); j < v.Size(); j++ {
-			v.AsSlice()[j] = 0xa5 // what the buffer held beyond the frame
-		}
-		switch res, prev := c.offer(v, len(f)); res {
-		case offerKept:
-			if prev.Size() > 0 {
-				emit(prev, true)
-			}
-		case offerCopied:
-			// The tap link reads the next frame into the same view.
-			for j := range v.AsSlice() {
-				v.AsSlice()[j] = 0x5a
-			}
-			v.Release()
-		default:
-			take()
-			v.CapLength(len(f))
-			emit(buffer.MakeWithView(v), false)
-		}
+		h.offerFrame(f)
 		if flushAt[i] {
-			take()
+			h.flush()
 		}
 	}
-	take()
-	return out
+	h.flush()
+	return h
 }
 
 // validSegment reports whether the IPv4 packet p (an Ethernet frame's payload, padding allowed)
@@ -87,16 +49,16 @@ func validSegment(p []byte) ([]byte, bool) {
 // checksums, flags (ORed) and window (the last one's) updated and their payloads in order. Every
 // packet the coalescer delivers (verified) must have checksums that verify, and every frame it
 // merged or delivered must have been a valid segment for our MAC.
-func checkCoalescerOutput(t *testing.T, frames [][]byte, out []coalesceOut) {
+func checkCoalescerOutput(t *testing.T, frames [][]byte, h *coalesceHarness) {
 	t.Helper()
 	i := 0
-	for k, o := range out {
+	for k, ip := range h.packets {
 		if i >= len(frames) {
 			t.Fatalf("packet %d: more packets than frames", k)
 		}
 		first := frames[i][header.EthernetMinimumSize:]
-		if !o.verified {
-			if !bytes.Equal(o.ip, first) {
+		if !h.verified[k] {
+			if !bytes.Equal(ip, first) {
 				t.Fatalf("packet %d: refused frame %d changed", k, i)
 			}
 			i++
@@ -105,12 +67,12 @@ func checkCoalescerOutput(t *testing.T, frames [][]byte, out []coalesceOut) {
 		if string(frames[i][:6]) != string(coalesceMAC) {
 			t.Fatalf("packet %d: frame %d for another MAC delivered as verified", k, i)
 		}
-		got, ok := validSegment(o.ip)
-		if !ok || len(got) != len(o.ip) {
-			t.Fatalf("packet %d (frames from %d): checksums do not verify (valid %v, %d of %d bytes)", k, i, ok, len(got), len(o.ip))
+		got, ok := validSegment(ip)
+		if !ok || len(got) != len(ip) {
+			t.Fatalf("packet %d (frames from %d): checksums do not verify (valid %v, %d of %d bytes)", k, i, ok, len(got), len(ip))
 		}
-		if len(o.ip)+header.EthernetMinimumSize > mergeCap {
-			t.Fatalf("packet %d: %d bytes, more than mergeCap", k, len(o.ip))
+		if len(ip)+header.EthernetMinimumSize > mergeCap {
+			t.Fatalf("packet %d: %d bytes, more than mergeCap", k, len(ip))
 		}
 		seg0, ok := validSegment(first)
 		if !ok {
@@ -157,7 +119,7 @@ func checkCoalescerOutput(t *testing.T, frames [][]byte, out []coalesceOut) {
 		i += n
 	}
 	if i != len(frames) {
-		t.Fatalf("%d packets cover %d of %d frames", len(out), i, len(frames))
+		t.Fatalf("%d packets cover %d of %d frames", len(h.packets), i, len(frames))
 	}
 }
 
@@ -218,7 +180,11 @@ func fuzzFrames(ops []byte) ([][]byte, map[int]bool) {
 		case 15:
 			s.seq -= uint32(b)
 		}
-		p := tcpFrameWith(s, opts, kind%20 == 16, uint16(a)<<8|uint16(b))
+		s.options = opts
+		if kind%20 == 16 {
+			s.sport, s.window = 81, uint16(a)<<8|uint16(b)
+		}
+		p := tcpFrame(s)
 		if ihl > 0 {
 			p = withIPv4Options(p)
 		}
@@ -245,26 +211,6 @@ func fuzzFrames(ops []byte) ([][]byte, map[int]bool) {
 		}
 	}
 	return frames, flushAt
-}
-
-// tcpFrameWith is tcpFrame with TCP options and, if other, another source port and window.
-func tcpFrameWith(s segmentSpec, opts []byte, other bool, window uint16) []byte {
-	p := tcpFrame(segmentSpec{seq: s.seq, payload: append(make([]byte, len(opts)), s.payload...), flags: s.flags, ack: s.ack})
-	tcp := header.TCP(p[header.IPv4MinimumSize:])
-	copy(tcp[header.TCPMinimumSize:], opts)
-	tcp.SetDataOffset(uint8(header.TCPMinimumSize + len(opts)))
-	if other {
-		tcp.SetSourcePort(81)
-		tcp.SetWindowSize(window)
-	}
-	tcp.SetChecksum(0)
-	ps := header.PseudoHeaderChecksum(header.TCPProtocolNumber, coalesceSrc, coalesceDst, uint16(len(tcp)))
-	sum := ^checksum.Checksum(tcp, ps)
-	if s.badSum {
-		sum ^= 0x0100
-	}
-	tcp.SetChecksum(sum)
-	return p
 }
 
 // withIPv4Options inserts four NOP options into the IPv4 header of p (IHL 6).

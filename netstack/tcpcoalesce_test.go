@@ -12,10 +12,12 @@ import (
 )
 
 // coalesceHarness drives a tcpCoalescer as the tap link's reader does and keeps copies of the
-// IPv4 packets it would deliver.
+// IPv4 packets it would deliver; verified[i] is set for those that come from the coalescer (the
+// tap link hands them to gVisor as checksum-validated).
 type coalesceHarness struct {
-	c       *tcpCoalescer
-	packets [][]byte
+	c        *tcpCoalescer
+	packets  [][]byte
+	verified []bool
 }
 
 var coalesceMAC = tcpip.LinkAddress("\x52\x54\x00\x12\x34\x56")
@@ -27,28 +29,48 @@ func newCoalesceHarness() *coalesceHarness {
 // frame offers the IPv4 packet b in an Ethernet frame to dst, read into a buffer larger than
 // the frame as the tap link's is.
 func (h *coalesceHarness) frame(b []byte, dst tcpip.LinkAddress) {
-	n := header.EthernetMinimumSize + len(b)
-	v := buffer.NewViewSize(n + 64)
-	header.Ethernet(v.AsSlice()).Encode(&header.EthernetFields{DstAddr: dst, Type: header.IPv4ProtocolNumber})
-	copy(v.AsSlice()[header.EthernetMinimumSize:], b)
-	switch res, prev := h.c.offer(v, n); res {
+	f := make([]byte, header.EthernetMinimumSize+len(b))
+	header.Ethernet(f).Encode(&header.EthernetFields{DstAddr: dst, Type: header.IPv4ProtocolNumber})
+	copy(f[header.EthernetMinimumSize:], b)
+	h.offerFrame(f)
+}
+
+// offerFrame offers the Ethernet frame f, read into a buffer larger than the frame whose other
+// bytes are not zero; a view the coalescer copied from is overwritten before it is released, as
+// the tap link's next read would.
+func (h *coalesceHarness) offerFrame(f []byte) {
+	v := buffer.NewViewSize(len(f) + 64)
+	copy(v.AsSlice(), f)
+	poison := func(b byte) {
+		for i := len(f); i < v.Size(); i++ {
+			v.AsSlice()[i] = b
+		}
+	}
+	poison(0xa5)
+	switch res, prev := h.c.offer(v, len(f)); res {
 	case offerKept:
 		h.emit(prev, prev.Size() > 0)
 		return
 	case offerCopied:
+		poison(0x5a)
+		clear(v.AsSlice()[:len(f)])
 		v.Release()
 		return
 	}
 	h.flush()
-	v.CapLength(n)
-	h.emit(buffer.MakeWithView(v), true)
+	v.CapLength(len(f))
+	h.emitAs(buffer.MakeWithView(v), false)
 }
 
 func (h *coalesceHarness) emit(b buffer.Buffer, ok bool) {
-	if !ok {
-		return
+	if ok {
+		h.emitAs(b, true)
 	}
+}
+
+func (h *coalesceHarness) emitAs(b buffer.Buffer, verified bool) {
 	h.packets = append(h.packets, b.Flatten()[header.EthernetMinimumSize:])
+	h.verified = append(h.verified, verified)
 	b.Release()
 }
 
@@ -63,6 +85,9 @@ type segmentSpec struct {
 	badSum  bool // corrupt the TCP checksum
 	proto   uint8
 	dst     tcpip.LinkAddress // Ethernet destination; empty: ours
+	options []byte            // TCP options, a multiple of 4 bytes
+	sport   uint16            // source port; 0: 80
+	window  uint16            // 0: 500
 }
 
 var (
@@ -81,7 +106,14 @@ func tcpFrame(s segmentSpec) []byte {
 	if s.proto == 0 {
 		s.proto = uint8(header.TCPProtocolNumber)
 	}
-	b := make([]byte, header.IPv4MinimumSize+header.TCPMinimumSize+len(s.payload))
+	if s.sport == 0 {
+		s.sport = 80
+	}
+	if s.window == 0 {
+		s.window = 500
+	}
+	thl := header.TCPMinimumSize + len(s.options)
+	b := make([]byte, header.IPv4MinimumSize+thl+len(s.payload))
 	ip := header.IPv4(b)
 	ip.Encode(&header.IPv4Fields{
 		TotalLength: uint16(len(b)), TTL: 64, Protocol: s.proto,
@@ -90,10 +122,11 @@ func tcpFrame(s segmentSpec) []byte {
 	ip.SetChecksum(^ip.CalculateChecksum())
 	tcp := header.TCP(b[header.IPv4MinimumSize:])
 	tcp.Encode(&header.TCPFields{
-		SrcPort: 80, DstPort: 40000, SeqNum: s.seq, AckNum: s.ack,
-		DataOffset: header.TCPMinimumSize, Flags: s.flags, WindowSize: 500,
+		SrcPort: s.sport, DstPort: 40000, SeqNum: s.seq, AckNum: s.ack,
+		DataOffset: uint8(thl), Flags: s.flags, WindowSize: s.window,
 	})
-	copy(tcp[header.TCPMinimumSize:], s.payload)
+	copy(tcp[header.TCPMinimumSize:], s.options)
+	copy(tcp[thl:], s.payload)
 	ps := header.PseudoHeaderChecksum(header.TCPProtocolNumber, coalesceSrc, coalesceDst, uint16(len(tcp)))
 	sum := ^checksum.Checksum(tcp, ps)
 	if s.badSum {
