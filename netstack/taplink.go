@@ -113,7 +113,6 @@ func (l *tapLink) readLoop() {
 	defer l.wg.Done()
 	r := &l.frames
 	var readErr error
-	defer r.release()
 	size := 0
 	drain := func(fd uintptr) bool {
 		for reads := 0; ; reads++ {
@@ -180,6 +179,9 @@ func (l *tapLink) readLoop() {
 			l.mu.Unlock()
 			continue
 		}
+		// The views go back with mu held: once reading is false, Attach may start a reader
+		// that uses l.frames (TestTapLinkConcurrentControl).
+		r.release()
 		l.reading = false
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
 			l.readErr = err
