@@ -172,6 +172,7 @@ func (l *tapLink) readLoop() {
 		if readErr != nil {
 			err = readErr
 		}
+		l.deliverCoalesced() // a read error stopped drain with a packet pending
 		l.mu.Lock()
 		if errors.Is(err, os.ErrDeadlineExceeded) && l.dispatcher != nil {
 			// Attach(nil) stopped this reader and Attach(d) came before it returned; Attach
