@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -11,10 +12,10 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
-// readerGoroutines counts the goroutines running a tap link's reader.
-func readerGoroutines() int {
+// readerGoroutines counts the goroutines running l's reader (a stack trace shows the receiver).
+func readerGoroutines(l *tapLink) int {
 	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "(*tapLink).readLoop(")
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fmt.Sprintf("(*tapLink).readLoop(%p", l))
 }
 
 // TestTapLinkReattachOneReader: Attach(nil) followed at once by Attach(d) (no waitReader in
@@ -22,7 +23,6 @@ func readerGoroutines() int {
 // one reader: two would share the reader's batch views and the coalescer (silent corruption),
 // and none would leave the link deaf. Every frame sent afterwards arrives once, in order.
 func TestTapLinkReattachOneReader(t *testing.T) {
-	base := readerGoroutines()
 	fd, peer := framePair(t)
 	l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
 	if err != nil {
@@ -36,7 +36,7 @@ func TestTapLinkReattachOneReader(t *testing.T) {
 		l.Attach(rec)
 	}
 	time.Sleep(50 * time.Millisecond) // let stopped readers return
-	if n := readerGoroutines() - base; n != 1 {
+	if n := readerGoroutines(l); n != 1 {
 		t.Errorf("%d readers run after re-attaching, want 1", n)
 	}
 	var want [][]byte
