@@ -24,6 +24,19 @@ func framePair(t *testing.T) (stackFD, peer int) {
 	return fds[0], fds[1]
 }
 
+// pairLink is a tap link (MTU 1500, guestMAC) over one end of a framePair and the other end;
+// the link is closed and its reader joined when the test ends.
+func pairLink(t *testing.T) (l *tapLink, peer int) {
+	t.Helper()
+	fd, peer := framePair(t)
+	l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); l.waitReader() })
+	return l, peer
+}
+
 // arpRequest is "who has target? tell 10.0.2.2" from peerMAC, broadcast.
 func arpRequest(target [4]byte) []byte {
 	f := make([]byte, header.EthernetMinimumSize+header.ARPSize)
