@@ -52,6 +52,10 @@ type epollReg struct {
 	events uint32
 	data   uint64
 	edge   bool // EPOLLET: an event happened since it was last reported
+	// seen is the NIC's RX arrival count (nicArrivals) when the tap's events were last
+	// reported: frames can arrive with RX interruptions off (virtio ArmRX), so a changed count
+	// is an edge too.
+	seen uint16
 }
 
 var (
@@ -455,6 +459,9 @@ func epollCollect(epfd int64, buf, max uint64) int64 {
 		r := &epregs[i]
 		if !r.used || int64(r.epfd) != epfd || n >= max {
 			continue
+		}
+		if a, ok := nicArrivals(int64(r.fd)); ok && a != r.seen {
+			r.seen, r.edge = a, true
 		}
 		ready := fdReady(int64(r.fd)) & (r.events | epollErr | epollHup)
 		if ready == 0 || (r.events&epollET != 0 && !r.edge) {

@@ -126,11 +126,27 @@ func nicWake(ev virtio.Events) {
 }
 
 // nicIdle runs when nothing is runnable, before the enabled wait: it announces the RX buffers
-// given back since the last notification, which a starved device waits for (virtio.RxKickBatch).
-func nicIdle() {
-	if nicState == nicUp {
-		nic.FlushRX()
+// given back since the last notification, which a starved device waits for (virtio.RxKickBatch),
+// and switches RX interruptions back on (virtio ArmRX). It reports true when frames arrived while
+// they were off: their readers were woken and the caller dispatches instead of waiting.
+func nicIdle() bool {
+	if nicState != nicUp {
+		return false
 	}
+	nic.FlushRX()
+	if !nic.ArmRX() {
+		return false
+	}
+	nicWake(virtio.EventReadable)
+	return true
+}
+
+// nicArrivals returns the NIC's RX arrival count if fd is the attached tap.
+func nicArrivals(fd int64) (uint16, bool) {
+	if nicState != nicUp || nicFD == 0 || fd != nicFD-1 {
+		return 0, false
+	}
+	return nic.RxArrivals(), true
 }
 
 // nicCanWake reports whether an I/O interruption could still wake a blocked thread (for

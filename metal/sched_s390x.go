@@ -153,7 +153,9 @@ func dispatch() {
 		i := pick()
 		rotate = false
 		if i < 0 {
-			nicIdle()
+			if nicIdle() {
+				continue // frames came while RX interruptions were off: their readers run
+			}
 			if next == 0 && !nicCanWake() {
 				deadlock()
 			}

@@ -303,9 +303,8 @@ func (d *Net[C]) FlushRX() bool {
 
 // Peek returns the next received frame (without the net header) in place, or ErrAgain. The frame
 // stays valid, and Peek keeps returning it, until Release. Runt and oversized frames are dropped,
-// counted and their buffers reposted on the way. Finding the ring empty re-enables RX
-// interruptions (see Interrupt), so a reader that reads until ErrAgain gets a new event for the
-// next frame: the edge-triggered epoll contract.
+// counted and their buffers reposted on the way. Finding the ring empty does not switch RX
+// interruptions back on (see Interrupt and ArmRX).
 func (d *Net[C]) Peek() ([]byte, Status) {
 	if !d.ready {
 		return nil, ErrNotReady
@@ -314,11 +313,6 @@ func (d *Net[C]) Peek() ([]byte, Status) {
 	for d.rxCur < 0 {
 		id, n, ok := d.rx.used(d.rxRing())
 		if !ok {
-			if d.rxQuiet { // drained: interrupt again for the next frame, then look once more
-				d.rxQuiet = false
-				d.rx.setInterrupts(d.rxRing(), true)
-				continue
-			}
 			// The reader may wait next, so the device must know every buffer. QEMU places the
 			// frames it queued while starved during the notification: look once more.
 			if !flushed && d.FlushRX() {
@@ -495,8 +489,8 @@ func (d *Net[C]) Interrupt() Events {
 	fullBarrier()
 	var ev Events
 	if d.Readable() {
-		// The reader now knows; no more RX interruptions until it drains the ring (Peek
-		// switches them back on when it finds it empty), as NAPI does.
+		// The reader now knows; no more RX interruptions until the CPU is about to wait
+		// (ArmRX), as NAPI does.
 		ev |= EventReadable
 		d.rxQuiet = true
 		d.rx.setInterrupts(d.rxRing(), false)
@@ -510,6 +504,39 @@ func (d *Net[C]) Interrupt() Events {
 		}
 	}
 	return ev
+}
+
+// ArmRX runs before the CPU waits for an interruption. After an RX interruption the driver
+// leaves them off (VIRTQ_AVAIL_F_NO_INTERRUPT) for as long as the CPU is busy, even when the
+// reader has drained the ring: under QEMU TCG an interruption raised while QEMU's main loop
+// delivers a burst makes the vCPU wait for the iothread lock until the whole burst is in (an
+// interruption and its TSCH each take it), which stalled the guest's work on the previous burst
+// for up to the burst's length; with interruptions off the device only writes the ring, and the
+// reader finds the frames (metal reports new ones to epoll by the ring's used index, RxArrivals).
+// Before the CPU waits, ArmRX switches them on again and looks once more; if a frame arrived
+// meanwhile it switches them off and returns true, and the caller tells the reader instead of
+// waiting.
+func (d *Net[C]) ArmRX() bool {
+	if !d.ready || !d.rxQuiet {
+		return false
+	}
+	d.rx.setInterrupts(d.rxRing(), true)
+	fullBarrier() // the flag store before the used-index load (§2.7.10)
+	if d.rx.Pending(d.rxRing()) == 0 && d.rxCur < 0 {
+		d.rxQuiet = false
+		return false
+	}
+	d.rx.setInterrupts(d.rxRing(), false)
+	return true
+}
+
+// RxArrivals is the device's count of used RX buffers (the used ring's index): it changes when
+// a frame arrives, whether or not an interruption says so.
+func (d *Net[C]) RxArrivals() uint16 {
+	if !d.ready {
+		return 0
+	}
+	return d.rx.usedIndex(d.rxRing())
 }
 
 // Reset stops the device for the kernel handoff: VDEV_RESET (the device forgets the rings and stops

@@ -594,9 +594,37 @@ func TestRXInterruptSuppression(t *testing.T) {
 	if n != 11 {
 		t.Fatalf("read %d frames, want 11", n)
 	}
+	// The CPU is still busy: a frame after the reader drained raises nothing, but is counted.
+	before := d.RxArrivals()
 	f.deliver(nic, frame(60, 99), 0)
+	if nic.irqs != 1 {
+		t.Errorf("a frame after the reader drained, CPU busy, raised %d interruptions, want 0", nic.irqs-1)
+	}
+	if d.RxArrivals() == before {
+		t.Errorf("RxArrivals did not change with a frame")
+	}
+	// Before it waits, the CPU arms RX interruptions: the frame that came meanwhile is reported
+	// instead (and interruptions stay off).
+	if !d.ArmRX() {
+		t.Fatal("ArmRX() = false with a frame waiting, want true")
+	}
+	if _, st := d.Receive(buf); st != OK {
+		t.Fatalf("Receive after ArmRX: %v", st)
+	}
+	f.deliver(nic, frame(60, 100), 0)
+	if nic.irqs != 1 {
+		t.Errorf("a frame after ArmRX reported one raised %d interruptions, want 0", nic.irqs-1)
+	}
+	if _, st := d.Receive(buf); st != OK {
+		t.Fatalf("Receive: %v", st)
+	}
+	// Nothing waiting: ArmRX switches interruptions on and the next frame raises one.
+	if d.ArmRX() {
+		t.Fatal("ArmRX() = true with an empty ring")
+	}
+	f.deliver(nic, frame(60, 101), 0)
 	if nic.irqs != 2 {
-		t.Errorf("a frame after the reader drained raised %d interruptions, want 1 (edge for the next frame)", nic.irqs-1)
+		t.Errorf("a frame after ArmRX armed raised %d interruptions, want 1", nic.irqs-1)
 	}
 	if got := d.Stats().Interrupts; got != 1 {
 		t.Errorf("Stats().Interrupts = %d, want 1", got)
