@@ -128,7 +128,9 @@ func nicWake(ev virtio.Events) {
 // nicIdle runs when nothing is runnable, before the enabled wait: it announces the RX buffers
 // given back since the last notification, which a starved device waits for (virtio.RxKickBatch),
 // and switches RX interruptions back on (virtio ArmRX). It reports true when frames arrived while
-// they were off: their readers were woken and the caller dispatches instead of waiting.
+// they were off and a reader was woken for them: the caller dispatches instead of waiting. Frames
+// nobody waits for leave it false (the CPU waits, as it would with interruptions on and the
+// frames unread; a thread that reads or polls later finds them).
 func nicIdle() bool {
 	if nicState != nicUp {
 		return false
@@ -137,8 +139,9 @@ func nicIdle() bool {
 	if !nic.ArmRX() {
 		return false
 	}
+	before := nRunnable
 	nicWake(virtio.EventReadable)
-	return true
+	return nRunnable > before
 }
 
 // nicArrivals returns the NIC's RX arrival count if fd is the attached tap.
