@@ -522,7 +522,10 @@ func (d *Net[C]) ArmRX() bool {
 	}
 	d.rx.setInterrupts(d.rxRing(), true)
 	fullBarrier() // the flag store before the used-index load (§2.7.10)
-	if d.rx.Pending(d.rxRing()) == 0 && d.rxCur < 0 {
+	// Readable, not Pending: a ring holding only frames Peek drops (runts, oversized) has
+	// nothing for a reader, so no reader would be woken and the CPU would wait with
+	// interruptions off, deaf to the next good frame.
+	if !d.Readable() {
 		d.rxQuiet = false
 		return false
 	}

@@ -630,3 +630,46 @@ func TestRXInterruptSuppression(t *testing.T) {
 		t.Errorf("Stats().Interrupts = %d, want 1", got)
 	}
 }
+
+// TestArmRXRuntOnly: frames that Peek drops (runts, oversized) are nothing a reader gets. If
+// ArmRX reported them, metal would wake no reader, wait with RX interruptions off, and a reader
+// blocked in the tap would never hear of the next good frame.
+func TestArmRXRuntOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bad  []byte
+	}{
+		{"runt", frame(MinFrame-1, 7)},
+		{"oversized", frame(MaxFrame+1, 7)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nic := newFakeNet(0, 0, 1)
+			f, dma := newFakeCSS(t, nic)
+			d := initNet(t, f, dma, IPLDevice{})
+			f.deliver(nic, frame(60, 1), 0)
+			if ev := d.Interrupt(); ev != EventReadable {
+				t.Fatalf("Interrupt() = %v, want EventReadable", ev)
+			}
+			buf := make([]byte, 2048)
+			if _, st := d.Receive(buf); st != OK {
+				t.Fatalf("Receive: %v", st)
+			}
+			if _, st := d.Receive(buf); st != ErrAgain {
+				t.Fatalf("Receive on a drained ring: %v, want ErrAgain", st)
+			}
+			// RX interruptions are off (CPU busy); the bad frame comes meanwhile.
+			f.deliver(nic, tc.bad, 0)
+			if d.ArmRX() {
+				t.Error("ArmRX() = true with only a dropped frame in the ring, want false (nothing to read)")
+			}
+			if _, st := d.Receive(buf); st != ErrAgain {
+				t.Fatalf("Receive after ArmRX: %v, want ErrAgain", st)
+			}
+			irqs := nic.irqs
+			f.deliver(nic, frame(60, 2), 0)
+			if nic.irqs != irqs+1 {
+				t.Errorf("the good frame after a dropped one raised %d interruptions, want 1 (the CPU waits: nobody else tells the reader)", nic.irqs-irqs)
+			}
+		})
+	}
+}
