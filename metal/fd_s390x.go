@@ -54,8 +54,9 @@ type epollReg struct {
 	edge   bool // EPOLLET: an event happened since it was last reported
 	// seen is the NIC's RX arrival count (nicArrivals) when the tap's events were last
 	// reported: frames can arrive with RX interruptions off (virtio ArmRX), so a changed count
-	// is an edge too.
-	seen uint16
+	// is an edge too (and only a changed count: metal's idle path finding frames already
+	// reported gives none, as on Linux).
+	seen uint64
 }
 
 var (
@@ -506,6 +507,12 @@ func fdChanged(fd int64) {
 			epregs[i].edge = true
 		}
 	}
+	pollWake()
+}
+
+// pollWake wakes the epoll and ppoll waiters that have events now (edges as marked, or the tap's
+// arrival count).
+func pollWake() {
 	for i := 0; i < maxUsed; i++ {
 		t := &threads[i]
 		if t.state != threadBlocked {

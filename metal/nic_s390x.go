@@ -95,11 +95,27 @@ func nicInterrupt() {
 }
 
 // nicWake performs the tap reads or writes of the threads blocked in them that ev (from an
-// interruption or from polling) makes possible, wakes them, and tells epoll and ppoll waiters.
+// interruption or from polling) makes possible, wakes them, and tells epoll and ppoll waiters
+// (TX space is an edge for the tap's registrations; frames are by their arrival count).
 func nicWake(ev virtio.Events) {
 	if ev == 0 {
 		return
 	}
+	nicWakeBlocked(ev)
+	switch {
+	case nicFD != 0 && ev&virtio.EventWritable != 0:
+		fdChanged(nicFD - 1)
+	default:
+		// New frames are an edge by the arrival count (epollCollect): an interruption for a
+		// frame a waiter was already told of (taken late, after the waiter's epoll_pwait found
+		// it) is none.
+		pollWake()
+	}
+}
+
+// nicWakeBlocked performs the tap reads or writes of the threads blocked in them that ev makes
+// possible and wakes them.
+func nicWakeBlocked(ev virtio.Events) {
 	for i := 0; i < maxUsed; i++ {
 		t := &threads[i]
 		if t.state != threadBlocked {
@@ -120,17 +136,17 @@ func nicWake(ev virtio.Events) {
 			}
 		}
 	}
-	if nicFD != 0 {
-		fdChanged(nicFD - 1)
-	}
 }
 
 // nicIdle runs when nothing is runnable, before the enabled wait: it announces the RX buffers
 // given back since the last notification, which a starved device waits for (virtio.RxKickBatch),
-// and switches RX interruptions back on (virtio ArmRX). It reports true when frames arrived while
-// they were off and a reader was woken for them: the caller dispatches instead of waiting. Frames
-// nobody waits for leave it false (the CPU waits, as it would with interruptions on and the
-// frames unread; a thread that reads or polls later finds them).
+// and switches RX interruptions back on (virtio ArmRX). When frames wait, it wakes their
+// readers: threads blocked in a tap read, level-triggered pollers, and edge-triggered epoll
+// registrations only for frames that came since their last report (epollCollect's arrival count;
+// the same frames reported again would turn an idle loop whose waiter does not read into a
+// spin). It reports true when a thread became runnable: RX interruptions go off again (the CPU
+// stays busy) and the caller dispatches. Otherwise they stay on and the CPU waits: the next frame
+// interrupts and is an edge.
 func nicIdle() bool {
 	if nicState != nicUp {
 		return false
@@ -140,12 +156,17 @@ func nicIdle() bool {
 		return false
 	}
 	before := nRunnable
-	nicWake(virtio.EventReadable)
-	return nRunnable > before
+	nicWakeBlocked(virtio.EventReadable)
+	pollWake()
+	if nRunnable == before {
+		return false
+	}
+	nic.QuietRX()
+	return true
 }
 
 // nicArrivals returns the NIC's RX arrival count if fd is the attached tap.
-func nicArrivals(fd int64) (uint16, bool) {
+func nicArrivals(fd int64) (uint64, bool) {
 	if nicState != nicUp || nicFD == 0 || fd != nicFD-1 {
 		return 0, false
 	}

@@ -66,7 +66,8 @@ type Net[C Channel] struct {
 	rxPosted [MaxQueueSize]bool // descriptor is owned by the device
 	rxCur    int32              // descriptor of the frame being read (Peek..Release), or -1
 	rxCurLen uint32
-	rxQuiet  bool // RX interrupts are off: the reader was told frames wait and has not drained them
+	rxQuiet  bool   // RX interrupts are off: the reader was told frames wait and has not drained them
+	rxTaken  uint64 // used RX entries the driver has taken (RxArrivals counts without wrapping)
 	// rxUnkicked counts RX buffers published since the driver last looked at the device's
 	// VIRTQ_USED_F_NO_NOTIFY flag (see repostRX).
 	rxUnkicked uint16
@@ -312,6 +313,9 @@ func (d *Net[C]) Peek() ([]byte, Status) {
 	flushed := false
 	for d.rxCur < 0 {
 		id, n, ok := d.rx.used(d.rxRing())
+		if ok {
+			d.rxTaken++
+		}
 		if !ok {
 			// The reader may wait next, so the device must know every buffer. QEMU places the
 			// frames it queued while starved during the notification: look once more.
@@ -512,34 +516,41 @@ func (d *Net[C]) Interrupt() Events {
 // delivers a burst makes the vCPU wait for the iothread lock until the whole burst is in (an
 // interruption and its TSCH each take it), which stalled the guest's work on the previous burst
 // for up to the burst's length; with interruptions off the device only writes the ring, and the
-// reader finds the frames (metal reports new ones to epoll by the ring's used index, RxArrivals).
-// Before the CPU waits, ArmRX switches them on again and looks once more; if a frame arrived
-// meanwhile it switches them off and returns true, and the caller tells the reader instead of
-// waiting.
+// reader finds the frames (metal reports new ones to epoll by RxArrivals).
+//
+// Before the CPU waits, ArmRX switches them on again and looks once more. It reports true when a
+// frame waits (one Peek returns: frames it drops are nothing to read). Interruptions stay on
+// either way, so the wait hears the next frame even when nobody reads the waiting ones; a caller
+// that found a reader for them and dispatches instead of waiting calls QuietRX.
 func (d *Net[C]) ArmRX() bool {
 	if !d.ready || !d.rxQuiet {
 		return false
 	}
 	d.rx.setInterrupts(d.rxRing(), true)
+	d.rxQuiet = false
 	fullBarrier() // the flag store before the used-index load (§2.7.10)
-	// Readable, not Pending: a ring holding only frames Peek drops (runts, oversized) has
-	// nothing for a reader, so no reader would be woken and the CPU would wait with
-	// interruptions off, deaf to the next good frame.
-	if !d.Readable() {
-		d.rxQuiet = false
-		return false
-	}
-	d.rx.setInterrupts(d.rxRing(), false)
-	return true
+	return d.Readable()
 }
 
-// RxArrivals is the device's count of used RX buffers (the used ring's index): it changes when
-// a frame arrives, whether or not an interruption says so.
-func (d *Net[C]) RxArrivals() uint16 {
+// QuietRX switches RX interruptions off after ArmRX reported a frame and its reader was woken:
+// the CPU stays busy, and the next ArmRX switches them on again. A frame that arrived while they
+// were on has raised an interruption, which is harmless.
+func (d *Net[C]) QuietRX() {
+	if !d.ready || d.rxQuiet {
+		return
+	}
+	d.rxQuiet = true
+	d.rx.setInterrupts(d.rxRing(), false)
+}
+
+// RxArrivals counts the frames the device has placed in the RX ring since Init (taken by the
+// driver or waiting), without wrapping: it changes when a frame arrives, whether or not an
+// interruption says so.
+func (d *Net[C]) RxArrivals() uint64 {
 	if !d.ready {
 		return 0
 	}
-	return d.rx.usedIndex(d.rxRing())
+	return d.rxTaken + uint64(d.rx.Pending(d.rxRing()))
 }
 
 // Reset stops the device for the kernel handoff: VDEV_RESET (the device forgets the rings and stops

@@ -604,10 +604,11 @@ func TestRXInterruptSuppression(t *testing.T) {
 		t.Errorf("RxArrivals did not change with a frame")
 	}
 	// Before it waits, the CPU arms RX interruptions: the frame that came meanwhile is reported
-	// instead (and interruptions stay off).
+	// instead; metal woke its reader and switches them off again (QuietRX).
 	if !d.ArmRX() {
 		t.Fatal("ArmRX() = false with a frame waiting, want true")
 	}
+	d.QuietRX()
 	if _, st := d.Receive(buf); st != OK {
 		t.Fatalf("Receive after ArmRX: %v", st)
 	}
@@ -671,5 +672,67 @@ func TestArmRXRuntOnly(t *testing.T) {
 				t.Errorf("the good frame after a dropped one raised %d interruptions, want 1 (the CPU waits: nobody else tells the reader)", nic.irqs-irqs)
 			}
 		})
+	}
+}
+
+// TestArmRXNobodyReads: ArmRX reports a waiting frame but leaves RX interruptions on: when
+// nobody reads it (metal found no reader to wake and waits), the next frame must raise an
+// interruption (an edge-triggered epoll waiter gets an edge for it).
+func TestArmRXNobodyReads(t *testing.T) {
+	nic := newFakeNet(0, 0, 1)
+	f, dma := newFakeCSS(t, nic)
+	d := initNet(t, f, dma, IPLDevice{})
+	f.deliver(nic, frame(60, 1), 0)
+	if ev := d.Interrupt(); ev != EventReadable {
+		t.Fatalf("Interrupt() = %v, want EventReadable", ev)
+	}
+	f.deliver(nic, frame(60, 2), 0) // CPU busy: no interruption
+	if nic.irqs != 1 {
+		t.Fatalf("%d interruptions before ArmRX, want 1", nic.irqs)
+	}
+	if !d.ArmRX() {
+		t.Fatal("ArmRX() = false with two frames waiting, want true")
+	}
+	f.deliver(nic, frame(60, 3), 0)
+	if nic.irqs != 2 {
+		t.Errorf("a frame after ArmRX reported unread frames (nobody read them) raised %d interruptions, want 1", nic.irqs-1)
+	}
+	if ev := d.Interrupt(); ev != EventReadable {
+		t.Fatalf("Interrupt() = %v, want EventReadable", ev)
+	}
+	// Interrupt switched them off again until the next ArmRX.
+	f.deliver(nic, frame(60, 4), 0)
+	if nic.irqs != 2 {
+		t.Errorf("a frame after the second interruption raised %d more, want 0", nic.irqs-2)
+	}
+	buf := make([]byte, 2048)
+	for i := 1; i <= 4; i++ {
+		n, st := d.Receive(buf)
+		if st != OK || n != 60 || buf[20] != byte(i)+20 {
+			t.Fatalf("frame %d: %d bytes, %v, seq byte %d", i, n, st, buf[20])
+		}
+	}
+}
+
+// TestRxArrivalsNoWrap: metal compares RxArrivals with the value it last reported to epoll; a
+// count that wrapped at 65536 (the used ring's 16-bit index) would read as "no new frame".
+func TestRxArrivalsNoWrap(t *testing.T) {
+	nic := newFakeNet(0, 0, 1)
+	f, dma := newFakeCSS(t, nic)
+	d := initNet(t, f, dma, IPLDevice{})
+	buf := make([]byte, 2048)
+	before := d.RxArrivals()
+	const total = 1 << 16
+	for i := 0; i < total; i++ {
+		if !f.deliver(nic, frame(60, byte(i)), 0) {
+			t.Fatalf("frame %d: no RX buffer", i)
+		}
+		if _, st := d.Receive(buf); st != OK {
+			t.Fatalf("frame %d: Receive: %v", i, st)
+		}
+	}
+	f.deliver(nic, frame(60, 0), 0) // left unread
+	if got := d.RxArrivals() - before; got != total+1 {
+		t.Errorf("RxArrivals advanced by %d over %d frames, want %d", got, total+1, total+1)
 	}
 }

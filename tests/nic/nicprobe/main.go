@@ -6,6 +6,7 @@
 //	nicprobe -n 0 -length-errors N
 //	nicprobe -raw-flood N -raw-tx N -peer 10.0.2.2:PORT
 //	nicprobe -no-nic
+//	nicprobe -et-quiet
 //
 // Under QEMU slirp the peer is a host process on 127.0.0.1:PORT, reached as 10.0.2.2:PORT.
 // -flood N asks the peer ("FLOOD N") for N 1472-byte datagrams and counts them; -idle D blocks
@@ -52,13 +53,17 @@ func main() {
 	idle := flag.Duration("idle", 0, "block this long on an idle socket")
 	lenErrors := flag.Int("length-errors", 0, "wait until rx_length_errors reaches this")
 	noNIC := flag.Bool("no-nic", false, "check the errors of a machine without a NIC")
+	etQuietMode := flag.Bool("et-quiet", false, "check edge-triggered epoll on the raw tap with frames left unread (TestEpollETUnread sends them)")
 	rawTxN := flag.Int("raw-tx", 0, "before the stack starts: send this many 1472-byte datagrams to the peer as raw frames")
 	raw := flag.Int("raw-flood", 0, "before the stack starts: ask the peer for this many datagrams with raw frames and count them at the tap")
 	flag.Parse()
 	var err error
-	if *noNIC {
+	switch {
+	case *noNIC:
 		checkNoNIC()
-	} else {
+	case *etQuietMode:
+		err = etQuiet()
+	default:
 		err = run(*addr, *gw, *peer, *n, *flood, *idle, *lenErrors, *raw, *rawTxN)
 	}
 	if err != nil {
