@@ -207,11 +207,7 @@ func TestTapLinkBatchedReads(t *testing.T) {
 func TestTapLinkBatchEndOfFile(t *testing.T) {
 	for _, first := range []unix.Errno{0, unix.ENOTSOCK} {
 		t.Run(first.Error(), func(t *testing.T) {
-			fd, peer := framePair(t)
-			l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, peer := pairLink(t)
 			calls := batchCalls{first: first}
 			l.frames.recvmmsg = calls.recvmmsg
 			var want [][]byte
@@ -249,12 +245,7 @@ func TestTapLinkBatchEndOfFile(t *testing.T) {
 // TestTapLinkBatchError: an error other than EAGAIN, EINTR, ENOTSOCK or ENOSYS from recvmmsg
 // stops the reader with that error (as from read(2)), and a stop releases the views.
 func TestTapLinkBatchError(t *testing.T) {
-	fd, _ := framePair(t)
-	l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, _ := pairLink(t)
 	calls := batchCalls{first: unix.EIO}
 	l.frames.recvmmsg = calls.recvmmsg
 	l.Attach(&frameLog{})
@@ -272,12 +263,7 @@ func TestTapLinkBatchError(t *testing.T) {
 // TestTapLinkBatchRestart: a reader stopped by Attach(nil) releases its views; the next one
 // (Attach again) reads into new ones, and every frame arrives intact.
 func TestTapLinkBatchRestart(t *testing.T) {
-	fd, peer := framePair(t)
-	l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, peer := pairLink(t)
 	var want [][]byte
 	send := func(from, to uint32) {
 		for seq := from; seq < to; seq++ {

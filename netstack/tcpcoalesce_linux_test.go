@@ -138,13 +138,8 @@ func TestTapLinkBurstIsOnePacket(t *testing.T) {
 		{name: "long burst", frames: 50, wantSizes: []int{hdrs + tcpMergeFrames*1000, hdrs + (50-tcpMergeFrames)*1000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fd, peer := framePair(t)
-			l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, peer := pairLink(t)
 			l.co = &tcpCoalescer{mac: tcpip.LinkAddress(guestMAC)}
-			defer func() { l.Close(); l.waitReader() }()
 			if tc.arpFirst {
 				if _, err := unix.Write(peer, arpRequest([4]byte{10, 0, 2, 15})); err != nil {
 					t.Fatal(err)
@@ -231,13 +226,8 @@ func TestTapLinkChecksumOffloadOnlyForVerified(t *testing.T) {
 		fmt.Sprintf("%d:true", hdrs+1000),  // a lone valid segment, verified by the coalescer
 		fmt.Sprintf("%d:false", hdrs+1000), // corrupted payload
 	}
-	fd, peer := framePair(t)
-	l, err := newTapLink(fd, 1500, tcpip.LinkAddress(guestMAC))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, peer := pairLink(t)
 	l.co = &tcpCoalescer{mac: tcpip.LinkAddress(guestMAC)}
-	defer func() { l.Close(); l.waitReader() }()
 	for _, f := range frames {
 		if _, err := unix.Write(peer, f); err != nil {
 			t.Fatal(err)
