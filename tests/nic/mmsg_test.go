@@ -9,24 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"netipl/tests/nic/mmsgframe"
 	"netipl/tests/qemu"
 )
-
-// mmsgFrame is frame k of tests/nic/mmsgprobe (its frame function): numbered, 60..1518 bytes,
-// broadcast, EtherType 0x88b5.
-func mmsgFrame(k int) []byte {
-	f := make([]byte, 60+(k*131)%1459)
-	for i := 0; i < 6; i++ {
-		f[i] = 0xff
-	}
-	copy(f[6:], []byte{0x52, 0x55, 0x0a, 0x00, 0x02, 0x02})
-	binary.BigEndian.PutUint16(f[12:], 0x88b5)
-	binary.BigEndian.PutUint32(f[14:], uint32(k))
-	for i := 18; i < len(f); i++ {
-		f[i] = byte(k*7 + i)
-	}
-	return f
-}
 
 // TestRecvmmsg runs tests/nic/mmsgprobe, which checks metal's recvmmsg(2) on the tap: errors
 // (ENOTSOCK on other fds, EBADF, EBADFD before TUNSETIFF, EINVAL for a timeout or MSG_PEEK,
@@ -79,7 +64,7 @@ func TestRecvmmsg(t *testing.T) {
 			// (a short wait after the first is readable) do not depend on the host's scheduling.
 			var b []byte
 			for i := 0; i < r.n; i++ {
-				f := mmsgFrame(next)
+				f := mmsgframe.Frame(next)
 				next++
 				b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
 				b = append(b, f...)

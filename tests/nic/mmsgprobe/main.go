@@ -2,7 +2,7 @@
 // metal and checks recvmmsg(2) on the tap (docs/nic.md §3), printing kvm-unit-tests style lines
 // (PASS:/FAIL:/SUMMARY:). The host feeds frames through a -netdev stream socket: the line
 // "MMSG: send N" asks it for the next N frames, "MMSG: send N after D" after a pause of D.
-// Frame k (counting from 0 over the whole run) is frame(k): numbered, of length size(k),
+// Frame k (counting from 0 over the whole run) is mmsgframe.Frame(k): numbered, of length mmsgframe.Size(k),
 // broadcast, EtherType 0x88b5 — the test's host side builds the same bytes.
 package main
 
@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"netipl/tests/nic/mmsgframe"
 )
 
 // mmsghdr is struct mmsghdr: struct msghdr and the received length, 64 bytes on s390x.
@@ -40,24 +42,6 @@ func report(ok bool, format string, args ...any) {
 	}
 	failures++
 	fmt.Printf("FAIL: mmsg: "+format+"\n", args...)
-}
-
-// size is the length of frame k: 60..1518 bytes.
-func size(k int) int { return 60 + (k*131)%1459 }
-
-// frame is frame k as the host sends it.
-func frame(k int) []byte {
-	f := make([]byte, size(k))
-	for i := 0; i < 6; i++ {
-		f[i] = 0xff
-	}
-	copy(f[6:], []byte{0x52, 0x55, 0x0a, 0x00, 0x02, 0x02})
-	binary.BigEndian.PutUint16(f[12:], 0x88b5)
-	binary.BigEndian.PutUint32(f[14:], uint32(k))
-	for i := 18; i < len(f); i++ {
-		f[i] = byte(k*7 + i)
-	}
-	return f
 }
 
 // recvmmsg is the raw system call: n, or the errno.
@@ -123,7 +107,7 @@ func gather(fd int, first, n, vlen int, what string) int {
 		calls++
 		for i := 0; i < got; i++ {
 			m := b.msgs[i]
-			want := frame(k)
+			want := mmsgframe.Frame(k)
 			if int(m.len) != len(want) || m.hdr.Flags != 0 || !bytes.Equal(b.bufs[i][:m.len], want) {
 				report(false, "%s: message %d of %d: msg_len %d, msg_flags %#x, want frame %d (%d bytes, flags 0); got seq %d",
 					what, i, got, m.len, m.hdr.Flags, k, len(want), binary.BigEndian.Uint32(b.bufs[i][14:]))
@@ -208,7 +192,7 @@ func run() error {
 	waited := time.Since(start)
 	ok := e == 0 && n >= 1 && n <= 40 && waited >= 200*time.Millisecond
 	for i := 0; ok && i < n; i++ {
-		ok = int(b.msgs[i].len) == size(k+i) && bytes.Equal(b.bufs[i][:b.msgs[i].len], frame(k+i)) && b.msgs[i].hdr.Flags == 0
+		ok = int(b.msgs[i].len) == mmsgframe.Size(k+i) && bytes.Equal(b.bufs[i][:b.msgs[i].len], mmsgframe.Frame(k+i)) && b.msgs[i].hdr.Flags == 0
 	}
 	report(ok, "blocking fd: the call waited %v for the first frame and returned %d frames, %v", waited.Round(time.Millisecond), n, e)
 	if e != 0 || n < 1 {
@@ -234,7 +218,7 @@ func run() error {
 	b.msgs[1].hdr.SetControllen(99)
 	n, e = recvmmsg(fd, b.ptr(), 2, msgDontwait, nil)
 	report(e == 0 && n == 2 && b.msgs[0].hdr.Namelen == 0 && b.msgs[1].hdr.Namelen == 0x55 && b.msgs[1].hdr.Controllen == 0 &&
-		bytes.Equal(b.bufs[1][:b.msgs[1].len], frame(k+1)),
+		bytes.Equal(b.bufs[1][:b.msgs[1].len], mmsgframe.Frame(k+1)),
 		"msg_namelen with msg_name %d (want 0), without %#x (want 0x55 untouched), msg_controllen %d (want 0): %d, %v",
 		b.msgs[0].hdr.Namelen, b.msgs[1].hdr.Namelen, b.msgs[1].hdr.Controllen, n, e)
 	k += 2
@@ -250,7 +234,7 @@ func run() error {
 	time.Sleep(200 * time.Millisecond) // let all 5 arrive
 	b = newBatch(1024, 2048)
 	n, e = recvmmsg(fd, b.ptr(), 1<<31, msgDontwait, nil)
-	report(e == 0 && n == 5 && bytes.Equal(b.bufs[4][:b.msgs[4].len], frame(k+4)), "vlen 2^31 (capped at 1024) with 5 frames queued: %d, %v (want 5)", n, e)
+	report(e == 0 && n == 5 && bytes.Equal(b.bufs[4][:b.msgs[4].len], mmsgframe.Frame(k+4)), "vlen 2^31 (capped at 1024) with 5 frames queued: %d, %v (want 5)", n, e)
 	k += 5
 	n, e = recvmmsg(fd, b.ptr(), 1<<32+1, msgDontwait, nil) // vlen is an unsigned int: 1
 	report(e == unix.EAGAIN, "vlen 2^32+1 (an unsigned int: 1) on an empty queue: %d, %v (want EAGAIN)", n, e)
@@ -280,7 +264,7 @@ func run() error {
 		n, e = recvmmsg(fd, unsafe.Pointer(&msgs[0]), 4, flags, nil)
 		ok = e == 0 && n == 4
 		for i := 0; ok && i < n; i++ {
-			f := frame(k + i)
+			f := mmsgframe.Frame(k + i)
 			wantLen, wantFlags := min(len(f), 60), int32(0)
 			if len(f) > 60 {
 				wantFlags = msgTrunc
@@ -306,7 +290,7 @@ func run() error {
 	b = newBatch(3, 2048)
 	*(*uintptr)(unsafe.Pointer(&b.iovs[1].Base)) = badAddr
 	n, e = recvmmsg(fd, b.ptr(), 3, msgDontwait, nil)
-	report(e == 0 && n == 1 && bytes.Equal(b.bufs[0][:b.msgs[0].len], frame(k)), "bad buffer in message 2 of 3: %d, %v (want 1)", n, e)
+	report(e == 0 && n == 1 && bytes.Equal(b.bufs[0][:b.msgs[0].len], mmsgframe.Frame(k)), "bad buffer in message 2 of 3: %d, %v (want 1)", n, e)
 	n, e = recvmmsg(fd, unsafe.Pointer(&b.msgs[1]), 2, msgDontwait, nil)
 	report(e == unix.EFAULT, "the same bad buffer first: %d, %v (want EFAULT)", n, e)
 	k++
@@ -319,7 +303,7 @@ func run() error {
 	waitReadable(fd)
 	time.Sleep(200 * time.Millisecond)
 	m, err := unix.Read(fd, buf)
-	report(err == nil && bytes.Equal(buf[:m], frame(k)), "read(2) then recvmmsg: read got frame %d: %v", k, err)
+	report(err == nil && bytes.Equal(buf[:m], mmsgframe.Frame(k)), "read(2) then recvmmsg: read got frame %d: %v", k, err)
 	gather(fd, k+1, 2, 8, "recvmmsg after read(2)")
 	return nil
 }
