@@ -18,6 +18,23 @@ func initNet(t *testing.T, f *fakeCSS, dma uint64, ipl IPLDevice) *Net[*fakeCSS]
 	return d
 }
 
+// interruptedNet brings one NIC up, delivers a frame and takes its RX interruption: the
+// driver's state right after an interruption, with RX interruptions off (NAPI).
+func interruptedNet(t *testing.T) (*fakeDev, *fakeCSS, *Net[*fakeCSS]) {
+	t.Helper()
+	nic := newFakeNet(0, 0, 1)
+	f, dma := newFakeCSS(t, nic)
+	d := initNet(t, f, dma, IPLDevice{})
+	f.deliver(nic, frame(60, 1), 0)
+	if nic.irqs != 1 {
+		t.Fatalf("first frame raised %d interruptions, want 1", nic.irqs)
+	}
+	if ev := d.Interrupt(); ev != EventReadable {
+		t.Fatalf("Interrupt() = %v, want EventReadable", ev)
+	}
+	return nic, f, d
+}
+
 func frame(n int, seq byte) []byte {
 	b := make([]byte, n)
 	copy(b, []byte{0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x52, 0x55, 0x0a, 0, 2, 2, 0x08, 0x00})
@@ -567,16 +584,7 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 }
 
 func TestRXInterruptSuppression(t *testing.T) {
-	nic := newFakeNet(0, 0, 1)
-	f, dma := newFakeCSS(t, nic)
-	d := initNet(t, f, dma, IPLDevice{})
-	f.deliver(nic, frame(60, 1), 0)
-	if nic.irqs != 1 {
-		t.Fatalf("first frame raised %d interruptions, want 1", nic.irqs)
-	}
-	if ev := d.Interrupt(); ev != EventReadable {
-		t.Fatalf("Interrupt() = %v, want EventReadable", ev)
-	}
+	nic, f, d := interruptedNet(t)
 	for i := 0; i < 10; i++ {
 		f.deliver(nic, frame(60, byte(i)), 0)
 	}
@@ -644,13 +652,7 @@ func TestArmRXRuntOnly(t *testing.T) {
 		{"oversized", frame(MaxFrame+1, 7)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			nic := newFakeNet(0, 0, 1)
-			f, dma := newFakeCSS(t, nic)
-			d := initNet(t, f, dma, IPLDevice{})
-			f.deliver(nic, frame(60, 1), 0)
-			if ev := d.Interrupt(); ev != EventReadable {
-				t.Fatalf("Interrupt() = %v, want EventReadable", ev)
-			}
+			nic, f, d := interruptedNet(t)
 			buf := make([]byte, 2048)
 			if _, st := d.Receive(buf); st != OK {
 				t.Fatalf("Receive: %v", st)
@@ -679,13 +681,7 @@ func TestArmRXRuntOnly(t *testing.T) {
 // nobody reads it (metal found no reader to wake and waits), the next frame must raise an
 // interruption (an edge-triggered epoll waiter gets an edge for it).
 func TestArmRXNobodyReads(t *testing.T) {
-	nic := newFakeNet(0, 0, 1)
-	f, dma := newFakeCSS(t, nic)
-	d := initNet(t, f, dma, IPLDevice{})
-	f.deliver(nic, frame(60, 1), 0)
-	if ev := d.Interrupt(); ev != EventReadable {
-		t.Fatalf("Interrupt() = %v, want EventReadable", ev)
-	}
+	nic, f, d := interruptedNet(t)
 	f.deliver(nic, frame(60, 2), 0) // CPU busy: no interruption
 	if nic.irqs != 1 {
 		t.Fatalf("%d interruptions before ArmRX, want 1", nic.irqs)
