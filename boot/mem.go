@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"netipl/internal/movelong"
 )
 
 // ChunkSize is the granularity of payload mappings: Mem maps 16 MiB at a time (a 1 GiB initrd
@@ -263,7 +265,7 @@ func (m *Mem) WriteAt(b []byte, off int64) (int, error) {
 		if &dst[0] == &src[0] {
 			k = min(len(dst), len(src)) // memory WritableAt lent: the bytes are in place already
 		} else {
-			k = copy(dst, src)
+			k = movelong.Copy(dst, src) // MVCLE on s390x: every TFTP block lands here
 		}
 		if p.lo == p.hi {
 			p.lo, p.hi = a, a+uint64(k)

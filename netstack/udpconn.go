@@ -12,6 +12,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"netipl/internal/movelong"
 )
 
 // UDPConn is a UDP socket of the stack: a net.PacketConn, and a net.Conn when it was dialled.
@@ -101,7 +103,7 @@ func (c *UDPConn) updateFastPath() {
 type sliceWriter struct{ b []byte }
 
 func (w *sliceWriter) Write(p []byte) (int, error) {
-	n := copy(w.b, p)
+	n := movelong.Copy(w.b, p) // MVCLE on s390x: a TFTP block's copy under TCG (internal/movelong)
 	w.b = w.b[n:]
 	if n < len(p) {
 		return n, errors.New("short write") // the rest of the datagram is dropped
