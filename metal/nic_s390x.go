@@ -156,8 +156,7 @@ func nicIdle() bool {
 		return false
 	}
 	before := nRunnable
-	nicWakeBlocked(virtio.EventReadable)
-	pollWake()
+	nicWake(virtio.EventReadable)
 	if nRunnable == before {
 		return false
 	}
