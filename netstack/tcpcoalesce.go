@@ -151,11 +151,8 @@ func (c *tcpCoalescer) offer(v *buffer.View, n int) (offerResult, buffer.Buffer)
 	}
 	if c.continues(s) {
 		if c.frames == 1 { // the second segment: move the first frame into a view with room
-			big := buffer.NewView(mergeCap)
-			appendBytes(big, c.pending.AsSlice())
-			c.pending.Release()
-			c.pending = big
-			c.hdr = big.AsSlice()[:len(c.hdr)]
+			c.movePending(mergeCap)
+			c.hdr = c.pending.AsSlice()[:len(c.hdr)]
 		}
 		appendBytes(c.pending, s.payload)
 		ptcp := header.TCP(c.hdr[tcpOff:])
@@ -187,6 +184,15 @@ func appendBytes(v *buffer.View, b []byte) {
 	n := v.Size()
 	v.Grow(len(b))
 	movelong.Copy(v.AsSlice()[n:], b)
+}
+
+// movePending copies the pending packet into a new view of capacity bytes, which replaces it
+// (c.hdr still points into the old one).
+func (c *tcpCoalescer) movePending(capacity int) {
+	v := buffer.NewView(capacity)
+	appendBytes(v, c.pending.AsSlice())
+	c.pending.Release()
+	c.pending = v
 }
 
 // continues reports whether s may be appended to the pending packet.
@@ -229,10 +235,7 @@ func (c *tcpCoalescer) take() (buffer.Buffer, bool) {
 			// left in the mergeCap view let a peer pin 64 KiB per pair of tiny segments
 			// (TestTCPCoalescerSmallMergeKeepsLittleMemory). It moves to a view of its size;
 			// a full burst (the bulk case) keeps its view and costs no second copy.
-			small := buffer.NewView(size)
-			appendBytes(small, c.pending.AsSlice())
-			c.pending.Release()
-			c.pending = small
+			c.movePending(size)
 		}
 	}
 	b := buffer.MakeWithView(c.pending)
