@@ -70,8 +70,8 @@ func (e moveLongEndpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.Rea
 	return res, err
 }
 
-// moveLongWriter is tcpip.SliceWriter with movelong.Copy: it fills the slice from the front and
-// keeps what is left.
+// moveLongWriter is tcpip.SliceWriter with movelong.Copy (MVCLE on s390x): it fills the slice
+// from the front and keeps what is left. DialTCP's endpoint and UDPConn read through it.
 type moveLongWriter []byte
 
 // Write implements io.Writer.

@@ -12,8 +12,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/waiter"
-
-	"netipl/internal/movelong"
 )
 
 // UDPConn is a UDP socket of the stack: a net.PacketConn, and a net.Conn when it was dialled.
@@ -38,7 +36,7 @@ type UDPConn struct {
 
 	// rmu serializes the endpoint reads that use w, so w does not escape per read.
 	rmu sync.Mutex
-	w   sliceWriter
+	w   moveLongWriter
 
 	dmu      sync.Mutex
 	rTimer   *time.Timer   // fires at the read deadline; nil before the first one
@@ -98,19 +96,6 @@ func (c *UDPConn) updateFastPath() {
 	c.unregister = c.fast.register(local.Port, p)
 }
 
-// sliceWriter is tcpip.SliceWriter kept in the UDPConn (a fresh one per read would escape to
-// the heap through the io.Writer interface).
-type sliceWriter struct{ b []byte }
-
-func (w *sliceWriter) Write(p []byte) (int, error) {
-	n := movelong.Copy(w.b, p) // MVCLE on s390x: a TFTP block's copy under TCG (internal/movelong)
-	w.b = w.b[n:]
-	if n < len(p) {
-		return n, errors.New("short write") // the rest of the datagram is dropped
-	}
-	return n, nil
-}
-
 // Read reads one datagram into b (a longer datagram is truncated, the rest discarded).
 func (c *UDPConn) Read(b []byte) (int, error) {
 	n, _, err := c.read(b, false)
@@ -143,9 +128,9 @@ func addrPortOf(fa tcpip.FullAddress) netip.AddrPort {
 // tryRead is one non-blocking endpoint read.
 func (c *UDPConn) tryRead(b []byte, needAddr bool) (tcpip.ReadResult, tcpip.Error) {
 	c.rmu.Lock()
-	c.w.b = b
+	c.w = moveLongWriter(b) // kept in the UDPConn: a fresh writer per read would escape to the heap
 	res, err := c.ep.Read(&c.w, tcpip.ReadOptions{NeedRemoteAddr: needAddr})
-	c.w.b = nil
+	c.w = nil
 	c.rmu.Unlock()
 	return res, err
 }
