@@ -37,11 +37,8 @@ const rigISS = 0xffffc000
 // scaling: the stack's window is at most 64 KiB).
 func newTCPRig(t testing.TB, coalesce bool) *tcpRig {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{TapFD: fds[0], MAC: guestMAC}
+	tapFD, peer := framePair(t)
+	cfg := Config{TapFD: tapFD, MAC: guestMAC}
 	if !coalesce {
 		cfg.WrapLink = func(l stack.LinkEndpoint) stack.LinkEndpoint { return l }
 	}
@@ -49,15 +46,14 @@ func newTCPRig(t testing.TB, coalesce bool) *tcpRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &tcpRig{st: st, peer: fds[1], irs: rigISS, stop: make(chan struct{})}
+	r := &tcpRig{st: st, peer: peer, irs: rigISS, stop: make(chan struct{})}
 	t.Cleanup(func() {
 		if r.conn != nil {
 			r.conn.Close()
 		}
 		close(r.stop)
 		r.done.Wait()
-		st.Close()
-		unix.Close(fds[1])
+		st.Close() // framePair's clean-up closes the peer end after this one
 	})
 	if coalesce != (st.tap.co != nil) {
 		t.Fatalf("coalescing = %v, want %v", st.tap.co != nil, coalesce)

@@ -20,15 +20,10 @@ import (
 //	go test -run '^$' -bench RxUDPFrame -benchmem -cpu 1 ./netstack
 //	GOOS=linux GOARCH=s390x go test -c -o /tmp/ns.test ./netstack && qemu-s390x /tmp/ns.test -test.run '^$' -test.bench RxUDPFrame -test.benchmem -test.cpu 1
 func BenchmarkRxUDPFrame(b *testing.B) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	peer := fds[1]
-	defer unix.Close(peer)
+	tapFD, peer := framePair(b)
 	unix.SetsockoptInt(peer, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
-	unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	st, err := New(Config{TapFD: fds[0], MAC: guestMAC})
+	unix.SetsockoptInt(tapFD, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	st, err := New(Config{TapFD: tapFD, MAC: guestMAC})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 // framePair returns two ends of a datagram socket pair: one carries a frame per read or write
 // like a tap fd, so the tap link can be tested without root. The test owns peer.
-func framePair(t *testing.T) (stackFD, peer int) {
+func framePair(t testing.TB) (stackFD, peer int) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

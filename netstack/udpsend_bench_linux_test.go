@@ -28,15 +28,10 @@ func BenchmarkTxUDPFrame(b *testing.B) {
 }
 
 func benchTx(b *testing.B, size int, fast bool) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	peer := fds[1]
-	defer unix.Close(peer)
-	unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	tapFD, peer := framePair(b)
+	unix.SetsockoptInt(tapFD, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
 	unix.SetsockoptInt(peer, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	st, err := New(Config{TapFD: fds[0], MAC: guestMAC})
+	st, err := New(Config{TapFD: tapFD, MAC: guestMAC})
 	if err != nil {
 		b.Fatal(err)
 	}
